@@ -1,0 +1,5 @@
+"""Allow `python -m daemon` as a synonym of the `homecal` console script."""
+
+from daemon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""What `homecal status` and `homecal doctor` report, as plain data.
+
+Kept apart from the CLI so the web dashboard can show the same facts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from daemon import __version__
+from daemon.config import Config
+from daemon.errors import HomecalError
+from daemon.runtime import is_loopback
+from daemon.store import Store, open_store
+from daemon.store import users
+from daemon.store.migrations import MIGRATIONS
+
+HEARTBEAT_STALE_SECONDS = 120
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _age_seconds(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+
+
+def daemon_state(store: Store) -> dict:
+    """Whether a daemon is running on this database, judged by its pid and heartbeat."""
+    pid = store.meta_get("daemon_pid")
+    beat = _age_seconds(store.meta_get("daemon_heartbeat_at"))
+    running = bool(pid) and _pid_alive(int(pid)) and beat is not None and beat < HEARTBEAT_STALE_SECONDS
+    return {
+        "running": running,
+        "pid": int(pid) if pid and running else None,
+        "started_at": store.meta_get("daemon_started_at"),
+        "heartbeat_seconds_ago": round(beat) if beat is not None else None,
+        "url": store.meta_get("daemon_url"),
+    }
+
+
+def status(config: Config) -> dict:
+    """Everything `homecal status` shows. Opens the store read-mostly (no creation)."""
+    out: dict = {
+        "version": __version__,
+        "config": str(config.source) if config.source else None,
+        "data_dir": str(config.storage.data_path),
+        "database": str(config.storage.db_path),
+        "initialised": config.storage.db_path.exists(),
+    }
+    if not out["initialised"]:
+        return out
+    store = open_store(config)
+    try:
+        db = store.db
+        out["key_source"] = store.key.source  # type: ignore[attr-defined]
+        out["schema"] = store.applied_migrations()[-1]
+        out["daemon"] = daemon_state(store)
+        out["users"] = [u.username for u in users.all_users(store)]
+        out["admins"] = [u.username for u in users.all_users(store) if u.is_admin]
+        out["accounts"] = [
+            {"id": r["id"], "name": r["name"], "kind": r["kind"], "mode": r["mode"], "status": r["status"]}
+            for r in db["accounts"].rows_where(order_by="id")
+        ]
+        out["rules"] = db["rules"].count
+    finally:
+        store.close()
+    return out
+
+
+@dataclass
+class Check:
+    name: str
+    level: str  # ok | warn | fail | info
+    detail: str
+
+
+def _check_dir(path: Path) -> Check:
+    if not path.exists():
+        return Check("data directory", "warn", f"{path} does not exist yet; `homecal init` creates it")
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_uid != os.getuid():
+        return Check("data directory", "warn", f"{path} is owned by uid {st.st_uid}, not by this user ({os.getuid()})")
+    if mode & stat.S_IWOTH or mode & stat.S_IWGRP:
+        return Check("data directory", "fail", f"{path} is writable by others (mode {mode:o}); run: chmod 700 {path}")
+    if mode & (stat.S_IROTH | stat.S_IRGRP):
+        return Check("data directory", "warn", f"{path} is readable by others (mode {mode:o}); run: chmod 700 {path}")
+    return Check("data directory", "ok", f"{path} (mode {mode:o})")
+
+
+def _check_port(config: Config, daemon_running: bool) -> Check:
+    host, port = config.server.host, config.server.port
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            if daemon_running:
+                return Check("web server", "ok", f"homecal is listening on {host}:{port}")
+            return Check("web server", "fail", f"cannot bind {host}:{port}: {err.strerror}; another program uses it")
+    return Check("web server", "ok", f"{host}:{port} is free for `homecal run`")
+
+
+def doctor(config: Config) -> list[Check]:
+    """Every check `homecal doctor` runs, in order. Any "fail" means homecal cannot work."""
+    checks = [Check("config", "ok", str(config.source) if config.source else "built-in defaults (no config file)")]
+    checks.append(_check_dir(config.storage.data_path))
+    if not is_loopback(config.server.host):
+        checks.append(Check("bind address", "warn",
+                            f"[server] host = {config.server.host} exposes the UI beyond this machine; use TLS in front"))
+    if config.server.public_url and not config.server.public_url.startswith("https://") \
+            and not is_loopback(config.server.host):
+        checks.append(Check("public url", "warn", "public_url is not https: logins would cross the network in clear"))
+    if not config.storage.db_path.exists():
+        checks.append(Check("database", "fail", f"no database at {config.storage.db_path}; run `homecal init`"))
+        return checks
+    try:
+        store = open_store(config)
+    except HomecalError as err:
+        checks.append(Check("key and database", "fail", str(err)))
+        return checks
+    try:
+        checks.append(Check("master key", "ok", f"from {store.key.source}; opens the database"))  # type: ignore[attr-defined]
+        result = store.db.execute("PRAGMA quick_check").fetchone()[0]
+        checks.append(Check("database integrity", "ok" if result == "ok" else "fail", result))
+        mode = store.db.journal_mode
+        checks.append(Check("database mode", "ok" if mode == "wal" else "warn", f"journal_mode={mode}"))
+        applied = store.applied_migrations()
+        checks.append(Check("schema", "ok" if len(applied) == len(MIGRATIONS) else "fail", applied[-1]))
+        admins = [u for u in users.all_users(store) if u.is_admin]
+        checks.append(Check("admin account", "ok", ", ".join(u.username for u in admins)) if admins else
+                      Check("admin account", "warn", "none yet: run `homecal init --admin-user NAME` or open /setup"))
+        running = daemon_state(store)["running"]
+        checks.append(_check_port(config, running))
+        for row in store.db["accounts"].rows_where(order_by="id"):
+            level = "ok" if row["status"] == "ok" else "fail"
+            checks.append(Check(f"account {row['name']}", level, f"{row['kind']}, {row['mode']}, {row['status']}"))
+    finally:
+        store.close()
+    if config.smtp.host:
+        detail = f"{config.smtp.host}:{config.smtp.port} from {config.smtp.from_address or '(no from_address!)'}"
+        checks.append(Check("smtp", "ok" if config.smtp.from_address else "fail", detail))
+    else:
+        checks.append(Check("smtp", "info", "not configured: invites and alerts are not mailed"))
+    return checks
+
+
+def checks_as_dicts(checks: list[Check]) -> list[dict]:
+    return [asdict(c) for c in checks]

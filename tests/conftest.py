@@ -1,0 +1,53 @@
+"""Fixtures every test layer shares: an isolated config and a real store on disk."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from daemon.config import Config, with_overrides
+from daemon.store import Store, open_store
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test may read the developer's real config, key or data directory."""
+    for var in ("HOMECAL_CONFIG", "HOMECAL_KEY", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY",
+                "HOMECAL_SMTP_PASSWORD", "HOMECAL_GOOGLE_CLIENT_SECRET", "HOMECAL_MICROSOFT_CLIENT_SECRET",
+                "HOMECAL_CRASH_AT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def config(data_dir) -> Config:
+    return with_overrides(Config(), storage={"data_dir": str(data_dir)})
+
+
+@pytest.fixture
+def store(config) -> Store:
+    s = open_store(config, env={}, create=True)
+    yield s
+    s.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """Environment for a homecal subprocess: this one minus homecal's own variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECAL_")}
+    env.update(extra)
+    return env
