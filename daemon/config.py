@@ -28,7 +28,14 @@ APP_NAME = "homecal"
 
 
 def default_config_path() -> Path:
-    """Where homecal looks for its config when neither --config nor $HOMECAL_CONFIG is given."""
+    """Where homecal looks for its config when neither --config nor $HOMECAL_CONFIG is given.
+
+    Under systemd with ConfigurationDirectory= that is $CONFIGURATION_DIRECTORY/config.toml
+    (/etc/homecal/config.toml); otherwise the user's config directory.
+    """
+    conf = os.environ.get("CONFIGURATION_DIRECTORY")
+    if conf:
+        return Path(conf.split(":")[0]) / "config.toml"
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 

@@ -17,10 +17,20 @@ def _isolated_env(monkeypatch, tmp_path):
     """No test may read the developer's real config, key or data directory."""
     for var in ("HOMECAL_CONFIG", "HOMECAL_KEY", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY",
                 "HOMECAL_SMTP_PASSWORD", "HOMECAL_GOOGLE_CLIENT_SECRET", "HOMECAL_MICROSOFT_CLIENT_SECRET",
-                "HOMECAL_CRASH_AT"):
+                "HOMECAL_CRASH_AT", "CONFIGURATION_DIRECTORY", "JOURNAL_STREAM"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    yield
+    # CLI tests call setup_logging(), which detaches the homecal logger from the root;
+    # reattach it so caplog sees later tests' records.
+    import logging
+
+    for name in ("homecal", "waitress", "apscheduler"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+        lg.setLevel(logging.NOTSET)
 
 
 @pytest.fixture

@@ -134,3 +134,10 @@ def test_every_key_has_documentation_in_the_schema():
     for cls in SECTIONS.values():
         for f in fields(cls):
             assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no doc"
+
+
+def test_systemd_configuration_directory_is_the_default_config_location(monkeypatch, tmp_path):
+    (tmp_path / "etc").mkdir()
+    write(tmp_path / "etc" / "config.toml", "[server]\nport = 9999\n")
+    monkeypatch.setenv("CONFIGURATION_DIRECTORY", str(tmp_path / "etc"))
+    assert load_config(None).server.port == 9999
