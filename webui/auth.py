@@ -93,6 +93,6 @@ def setup() -> Response | str:
             form.username.errors = [*form.username.errors, as_sentence(str(err))]
         else:
             login_user(user)
-            flash(f"Welcome, {user.username}! Your admin account is ready.", "success")
+            flash("Your admin account is ready. You are logged in.", "success")
             return redirect(url_for("dashboard.index"))
     return render_template("setup.html", form=form)

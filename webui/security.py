@@ -90,10 +90,9 @@ def setup_allowed() -> bool:
 
 def _require_login() -> Response | None:
     """before_request: load `g.user`; send anonymous visitors of private pages to log in."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
     user = load_logged_in_user()
     # endpoint is None when routing failed: let the 404/405 through unchanged.
-    if request.endpoint is None or is_public_endpoint(app, request.endpoint) or user is not None:
+    if request.endpoint is None or is_public_endpoint(current_app, request.endpoint) or user is not None:
         return None
     if setup_allowed():
         return redirect(url_for("auth.setup"))
