@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_doctor)
 
+    from daemon.cli_sync import register
+
+    register(sub)
+
     p = sub.add_parser("rotate-key", help="re-seal everything under a new master key (stop the daemon first)")
     p.set_defaults(func=cmd_rotate_key)
     return parser

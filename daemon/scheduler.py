@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -72,6 +72,19 @@ def heartbeat(store: Store, stop: threading.Event) -> None:
         store.meta_set("daemon_heartbeat_at", utcnow())
 
 
+def sync_job(config: Config, store: Store, stop: threading.Event) -> None:
+    """One sync cycle over every active rule; per-account failures are handled inside."""
+    from daemon.sync.cycle import engine_for
+
+    if stop.is_set():
+        return
+    reports = engine_for(store, config).run(should_stop=stop.is_set)
+    changed = [r for r in reports if r.status not in ("unchanged",)]
+    for r in changed:
+        log.info("rule %s: %s (created %d, updated %d, deleted %d)%s", r.rule_id, r.status, r.created, r.updated,
+                 r.deleted, f": {r.message}" if r.message else "")
+
+
 def build_scheduler(config: Config, store: Store, stop: threading.Event, tracker: JobTracker) -> BackgroundScheduler:
     """A scheduler with every job homecal runs. Later features register their jobs here."""
     scheduler = BackgroundScheduler(
@@ -82,5 +95,11 @@ def build_scheduler(config: Config, store: Store, stop: threading.Event, tracker
     scheduler.add_job(
         tracker.wrap(heartbeat, "heartbeat"), "interval", seconds=HEARTBEAT_SECONDS,
         args=[store, stop], id="heartbeat", name="heartbeat", next_run_time=datetime.now(timezone.utc),
+    )
+    scheduler.add_job(
+        tracker.wrap(sync_job, "sync"), "interval", seconds=config.sync.interval_seconds,
+        args=[config, store, stop], id="sync", name="sync",
+        # the first cycle shortly after start, once the web server is up
+        next_run_time=datetime.now(timezone.utc) + timedelta(seconds=5),
     )
     return scheduler

@@ -34,7 +34,9 @@ def utcnow() -> str:
 
 
 def _connect(path: Path) -> Database:
-    conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
+    # Autocommit: every statement outside `atomic()` commits on its own. Python's default
+    # would open an implicit transaction before the first write and keep it open.
+    conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     return Database(conn, execute_plugins=False)

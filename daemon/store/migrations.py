@@ -72,3 +72,107 @@ def m001_initial(db: Database) -> None:
         not_null={"user_id", "slug"},
     )
     db["booking_links"].create_index(["slug"], unique=True)
+
+
+@migration
+def m002_sync(db: Database) -> None:
+    """Calendars, the sealed mirror of source events, and the rule mappings (intent rows)."""
+    accounts = db["accounts"]
+    for col, typ in (("last_error", str), ("last_error_at", str), ("last_success_at", str),
+                     ("failures", int), ("backoff_until", str)):
+        accounts.add_column(col, typ)
+    db["calendars"].create(
+        {
+            "id": int,
+            "account_id": int,
+            "remote_id": str,
+            "name": str,
+            "color": str,
+            "writable": int,
+            "use_for_conflicts": int,
+            # may homecal edit or delete events it did not create here? off unless granted
+            "extended_permission": int,
+            # the provider's cursor and the window start it was computed for
+            "cursor": str,
+            "cursor_window": str,
+            "last_refresh_at": str,
+            "last_full_at": str,
+        },
+        pk="id",
+        foreign_keys=[("account_id", "accounts", "id")],
+        not_null={"account_id", "remote_id"},
+        defaults={"writable": 1, "use_for_conflicts": 1, "extended_permission": 0},
+    )
+    db["calendars"].create_index(["account_id", "remote_id"], unique=True)
+    # One row per provider object (CalDAV resource, Google event, feed UID).
+    db["items"].create(
+        {"id": int, "calendar_id": int, "item_id": str, "etag": str},
+        pk="id", foreign_keys=[("calendar_id", "calendars", "id")], not_null={"calendar_id", "item_id"},
+    )
+    db["items"].create_index(["calendar_id", "item_id"], unique=True)
+    # One row per occurrence inside the window. Times, flags and provenance stay plain so
+    # they can be indexed; title, description, location and the original zone are sealed.
+    db["instances"].create(
+        {
+            "id": int,
+            "calendar_id": int,
+            "item_id": str,
+            "key": str,
+            "start_utc": str,
+            "end_utc": str,
+            "all_day": int,
+            "transparent": int,
+            "status": str,
+            "declined": int,
+            "partner_key": str,
+            "data_sealed": bytes,
+        },
+        pk="id", foreign_keys=[("calendar_id", "calendars", "id")], not_null={"calendar_id", "key"},
+    )
+    db["instances"].create_index(["calendar_id", "key"], unique=True)
+    db["instances"].create_index(["calendar_id", "item_id"])
+    db["instances"].create_index(["start_utc"])
+    rules = db["rules"]
+    for col, typ in (("target_calendar_id", int), ("state", str), ("deletions_confirmed", int),
+                     ("pending_deletions", str), ("last_run_at", str), ("last_success_at", str),
+                     ("last_error", str), ("last_counts", str), ("next_run_at", str)):
+        rules.add_column(col, typ)
+    db["rule_sources"].create(
+        {"rule_id": int, "calendar_id": int}, pk=("rule_id", "calendar_id"),
+        foreign_keys=[("rule_id", "rules", "id"), ("calendar_id", "calendars", "id")],
+    )
+    # The intent row of every write: inserted as pending before the provider is called with
+    # the deterministic key, so a crash or retry can never make a second copy.
+    db["mappings"].create(
+        {
+            "id": int,
+            "rule_id": int,
+            "source_calendar_id": int,
+            "source_key": str,
+            "target_calendar_id": int,
+            "generation": int,  # bumped when a deleted-by-hand clone is recreated
+            "idem_key": str,
+            "target_id": str,
+            "target_etag": str,
+            "content_hash": str,
+            # pending-create | synced | pending-delete | tombstone
+            "state": str,
+            "start_utc": str,
+            "updated_at": str,
+        },
+        pk="id",
+        foreign_keys=[("rule_id", "rules", "id")],
+        not_null={"rule_id", "source_calendar_id", "source_key", "idem_key", "state"},
+        defaults={"generation": 0},
+    )
+    db["mappings"].create_index(["rule_id", "source_calendar_id", "source_key"], unique=True)
+    db["mappings"].create_index(["target_calendar_id", "idem_key"])
+    db["mappings"].create_index(["target_calendar_id", "target_id"])
+    # Calendars kept in homecal itself (local accounts, no-access bookings).
+    db["local_events"].create(
+        {"id": int, "calendar_id": int, "uid": str, "etag": str, "seq": int, "deleted": int, "ics_sealed": bytes},
+        pk="id", foreign_keys=[("calendar_id", "calendars", "id")], not_null={"calendar_id", "uid"},
+        defaults={"deleted": 0},
+    )
+    db["local_events"].create_index(["calendar_id", "uid"], unique=True)
+    db["local_events"].create_index(["calendar_id", "seq"])

@@ -28,7 +28,9 @@ def digest(path: Path) -> str:
 
 def test_fresh_store_is_wal_private_and_migrated(store, config):
     assert store.db.journal_mode == "wal"
-    assert store.applied_migrations() == ["m001_initial"]
+    from daemon.store.migrations import MIGRATIONS
+
+    assert store.applied_migrations() == [m.__name__ for m in MIGRATIONS]
     for path in (config.storage.db_path, config.storage.key_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(config.storage.data_path.stat().st_mode) == 0o700
@@ -116,7 +118,24 @@ def fill_every_sealed_column(store, marker: str) -> dict[str, list[str]]:
         aid = db.execute("SELECT last_insert_rowid()").fetchone()[0]
         secret = json.dumps({"url": "https://cal.example.org/", "password": f"{marker}-password"})
         db["accounts"].update(aid, {"config_sealed": store.seal("accounts", "config_sealed", aid, secret)})
-    return {"users": ["email_sealed"], "meta": ["value_sealed"], "accounts": ["config_sealed"]}
+    # event details: the mirror of a calendar, and a calendar kept in homecal itself
+    from datetime import datetime, timedelta, timezone
+
+    from daemon.models import AccessMode, CalendarInfo, ChangeSet, Instance, Item
+    from daemon.providers.local import LocalProvider
+    from daemon.store import accounts, mirror
+
+    cal = accounts.save_calendars(store, aid, [CalendarInfo("https://cal.example.org/work/", "Work")])[0]
+    start = datetime(2026, 6, 1, 9, tzinfo=timezone.utc)
+    event = Instance(key="u1|", item_id="u1.ics", uid="u1", start=start, end=start + timedelta(hours=1),
+                     summary=f"{marker}-title", description=f"{marker}-description", location=f"{marker}-location")
+    mirror.apply_changes(store, cal.id, ChangeSet([Item("u1.ics", "e1", [event])], [], "c1", full=True), timezone.utc)
+    local = accounts.add(store, user.id, "local", "home", AccessMode.READ_WRITE, {})
+    accounts.save_calendars(store, local.id, [CalendarInfo("local", "home")])
+    LocalProvider(store=store, account_id=local.id, name="home", mode=AccessMode.READ_WRITE, tz=timezone.utc) \
+        .put_ics("local", "u2", f"BEGIN:VCALENDAR\r\nSUMMARY:{marker}-local\r\nEND:VCALENDAR\r\n")
+    return {"users": ["email_sealed"], "meta": ["value_sealed"], "accounts": ["config_sealed"],
+            "instances": ["data_sealed"], "local_events": ["ics_sealed"]}
 
 
 def db_files(config) -> list[Path]:
@@ -146,7 +165,7 @@ def test_rotate_key_reseals_everything(store, config):
 
     fill_every_sealed_column(store, "ROT")
     old_key = config.storage.key_path.read_text()
-    assert rotate_key(store) == 4  # 3 values + the key check
+    assert rotate_key(store) == 7  # 6 values + the key check
     store.close()
     assert config.storage.key_path.read_text() != old_key
     assert not pending_path(config.storage.key_path).exists()

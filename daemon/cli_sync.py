@@ -1,0 +1,319 @@
+"""The sync half of the command line: accounts, calendars, rules and `sync`.
+
+Registered into the main parser by daemon.cli. Every command works on the store directly
+(the daemon may be running: SQLite in WAL mode lets both work), and every write to a
+calendar goes through the same engine and gate the daemon uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from contextlib import contextmanager
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from daemon.config import Config
+from daemon.errors import HomecalError, NotFound, UsageError
+from daemon.models import AccessMode, Style
+from daemon.store import Store, open_store
+from daemon.store import accounts as accounts_repo
+from daemon.store import rules as rules_repo
+from daemon.store import users
+from daemon.sync.options import RuleOptions, parse_working_hours
+
+MODES = [m.value for m in AccessMode]
+
+
+@contextmanager
+def _store(config: Config):
+    store = open_store(config)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _owner(store: Store, name: str | None) -> users.User:
+    """The user a command acts for: --user, else the only (or first admin) user."""
+    everyone = users.all_users(store)
+    if name:
+        for u in everyone:
+            if u.username == name:
+                return u
+        raise NotFound(f"no user {name!r}")
+    if not everyone:
+        raise UsageError("no user yet: run `homecal init --admin-user NAME` first")
+    admins = [u for u in everyone if u.is_admin]
+    return (admins or everyone)[0]
+
+
+def _provider(store: Store, config: Config, account: accounts_repo.Account):
+    from daemon.providers import make_provider
+
+    tz = ZoneInfo(users.get(store, account.user_id).timezone or "UTC")
+    return make_provider(store, config, account, tz)
+
+
+# -- accounts --------------------------------------------------------------------------
+
+def cmd_account_add(args: argparse.Namespace, config: Config) -> int:
+    from daemon.cli import read_secret
+
+    mode = AccessMode(args.mode)
+    if args.kind in ("google", "microsoft"):
+        raise UsageError(f"{args.kind} accounts are not supported by this version of homecal yet")
+    secret: dict = {}
+    if args.kind == "caldav":
+        if not (args.url and args.username):
+            raise UsageError("account add caldav needs --url and --username (and --password-file or a prompt)")
+        password = read_secret(args.password_file, f"Password for {args.username}: ")
+        secret = {"url": args.url, "username": args.username, "password": password, "emails": args.email or []}
+    elif args.kind == "ics":
+        if not args.url:
+            raise UsageError("account add ics needs --url")
+        secret = {"url": args.url}  # feeds are read-only by nature; the gate refuses writes whatever the mode
+    with _store(config) as store:
+        owner = _owner(store, args.user)
+        account = accounts_repo.add(store, owner.id, args.kind, args.name, mode, secret)
+        try:
+            provider = _provider(store, config, account)
+            try:
+                cals = accounts_repo.save_calendars(store, account.id, provider.list_calendars())
+            finally:
+                provider.close()
+        except HomecalError:
+            # A link that does not work is not kept: nothing half-made stays behind.
+            accounts_repo.remove(store, account.id)
+            raise
+    print(f"added {args.kind} account {account.name} (id {account.id}, {mode}) with {len(cals)} calendar(s):")
+    for c in cals:
+        print(f"  {c.id:>4}  {account.name}/{c.name}{'' if c.writable else '  (read-only)'}")
+    return 0
+
+
+def cmd_account_list(args: argparse.Namespace, config: Config) -> int:
+    with _store(config) as store:
+        accs = accounts_repo.all_accounts(store)
+        owners = {u.id: u.username for u in users.all_users(store)}
+    if args.json:
+        print(json.dumps([{"id": a.id, "name": a.name, "kind": a.kind, "mode": str(a.mode), "status": a.status,
+                           "owner": owners.get(a.user_id), "last_success_at": a.last_success_at,
+                           "last_error": a.last_error, "backoff_until": a.backoff_until} for a in accs], indent=2))
+        return 0
+    if not accs:
+        print("no accounts yet: homecal account add caldav|ics|local ...")
+    for a in accs:
+        line = f"{a.id:>4}  {a.name:<20} {a.kind:<9} {a.mode:<10} {a.status}"
+        if a.last_error:
+            line += f"  last error: {a.last_error}"
+        print(line)
+    return 0
+
+
+def cmd_account_remove(args: argparse.Namespace, config: Config) -> int:
+    with _store(config) as store:
+        account = accounts_repo.find(store, args.name)
+        accounts_repo.remove(store, account.id)
+    print(f"removed account {account.name}")
+    return 0
+
+
+# -- calendars -------------------------------------------------------------------------
+
+def cmd_calendars(args: argparse.Namespace, config: Config) -> int:
+    with _store(config) as store:
+        accs = {a.id: a for a in accounts_repo.all_accounts(store)}
+        if args.refresh:
+            for a in accs.values():
+                provider = _provider(store, config, a)
+                try:
+                    accounts_repo.save_calendars(store, a.id, provider.list_calendars())
+                finally:
+                    provider.close()
+        cals = accounts_repo.calendars(store)
+    rows = [{"id": c.id, "account": accs[c.account_id].name, "name": c.name, "kind": accs[c.account_id].kind,
+             "mode": str(accs[c.account_id].mode), "writable": c.writable and accs[c.account_id].mode == AccessMode.READ_WRITE,
+             "last_refresh_at": c.last_refresh_at} for c in cals]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no calendars yet: add an account first")
+    for r in rows:
+        print(f"{r['id']:>4}  {r['account']}/{r['name']:<30} {r['kind']:<7} {r['mode']:<10} "
+              f"{'writable' if r['writable'] else 'read-only'}")
+    return 0
+
+
+# -- rules -----------------------------------------------------------------------------
+
+def _options_from_args(args: argparse.Namespace) -> RuleOptions:
+    raw: dict = {"style": args.style, "skip_declined": not args.keep_declined, "skip_free": not args.keep_free,
+                 "tentative": args.tentative, "all_day": args.all_day, "title_include": args.include or "",
+                 "title_exclude": args.exclude or "", "title_template": args.title or "",
+                 "copy_description": not args.no_description, "copy_location": not args.no_location,
+                 "private": not args.public}
+    if args.working_hours:
+        raw["working_hours"] = parse_working_hours(args.working_hours)
+    return RuleOptions.from_dict(raw)
+
+
+def cmd_rule_add(args: argparse.Namespace, config: Config) -> int:
+    options = _options_from_args(args)
+    with _store(config) as store:
+        owner = _owner(store, args.user)
+        sources = [accounts_repo.find_calendar(store, ref, owner.id) for ref in args.sources]
+        target = accounts_repo.find_calendar(store, args.target, owner.id)
+        target_account = accounts_repo.get(store, target.account_id)
+        if target_account.mode != AccessMode.READ_WRITE or not target.writable:
+            raise UsageError(f"calendar {target.name} cannot be written ({target_account.mode}"
+                             f"{', read-only' if not target.writable else ''}); choose a read-write calendar as --to")
+        rule = rules_repo.add(store, owner.id, [s.id for s in sources], target.id, options, args.name or "")
+    print(f"added rule {rule.id}: {', '.join(s.name for s in sources)} -> {target.name} as {options.style}; "
+          "it runs with the next sync (or now: homecal sync --rule {0})".format(rule.id))
+    return 0
+
+
+def cmd_rule_list(args: argparse.Namespace, config: Config) -> int:
+    with _store(config) as store:
+        rules = rules_repo.all_rules(store)
+        names = {c.id: c.name for c in accounts_repo.calendars(store)}
+    if args.json:
+        print(json.dumps([{"id": r.id, "name": r.name, "sources": list(r.source_ids), "target": r.target_calendar_id,
+                           "style": str(r.options.style), "state": r.state, "last_run_at": r.last_run_at,
+                           "last_success_at": r.last_success_at, "last_error": r.last_error,
+                           "next_run_at": r.next_run_at,
+                           "counts": {k: v for k, v in r.last_counts.items() if k != "signature"},
+                           "pending_deletions": len(r.pending_deletions)} for r in rules], indent=2))
+        return 0
+    if not rules:
+        print("no rules yet: homecal rule add --from CAL --to CAL --style busy")
+    for r in rules:
+        src = ", ".join(names.get(s, str(s)) for s in r.source_ids)
+        print(f"{r.id:>4}  {src} -> {names.get(r.target_calendar_id, '?')}  {r.options.style}  {r.state}"
+              + (f"  last error: {r.last_error}" if r.last_error else ""))
+    return 0
+
+
+def cmd_rule_remove(args: argparse.Namespace, config: Config) -> int:
+    from daemon.sync.cleanup import remove_rule
+
+    with _store(config) as store:
+        removed = remove_rule(store, config, int(args.id), delete_events=not args.keep_events)
+    print(f"removed rule {args.id}" + (f" and deleted its {removed} event(s)" if removed else ""))
+    return 0
+
+
+def cmd_rule_confirm(args: argparse.Namespace, config: Config) -> int:
+    with _store(config) as store:
+        rule = rules_repo.confirm_deletions(store, int(args.id))
+    print(f"rule {rule.id}: deletions confirmed; the next sync applies them")
+    return 0
+
+
+# -- sync ------------------------------------------------------------------------------
+
+def _fmt(value: datetime | date) -> str:
+    return value.isoformat(sep=" ", timespec="minutes") if isinstance(value, datetime) else value.isoformat()
+
+
+def cmd_sync(args: argparse.Namespace, config: Config) -> int:
+    from daemon.sync.cycle import engine_for
+    from daemon.sync.plan import Create, Delete, Update
+
+    with _store(config) as store:
+        reports = engine_for(store, config).run([args.rule] if args.rule else None, dry_run=args.dry_run)
+    if args.rule and not reports:
+        raise NotFound(f"no rule {args.rule}; see `homecal rule list`")
+    failed = 0
+    for r in reports:
+        line = f"rule {r.rule_id}: {r.status}"
+        if r.status in ("ok", "dry-run"):
+            verb = "would " if args.dry_run else ""
+            line += f", {verb}create {r.created}, {verb}update {r.updated}, {verb}delete {r.deleted}"
+        if r.message:
+            line += f" ({r.message})"
+        print(line)
+        if args.dry_run and r.plan is not None:
+            for a in r.plan.actions:
+                if isinstance(a, (Create, Update)):
+                    kind = "create" if isinstance(a, Create) else "update"
+                    print(f"    {kind} {_fmt(a.draft.start)} - {_fmt(a.draft.end)}  {a.draft.summary}")
+                elif isinstance(a, Delete):
+                    print(f"    delete {a.mapping.source_key} ({a.reason})")
+        failed += r.status in ("error", "paused")
+    if not reports:
+        print("no rules to run: homecal rule add ...")
+    return 1 if failed else 0
+
+
+# -- parser ----------------------------------------------------------------------------
+
+def register(sub: argparse._SubParsersAction) -> None:
+    acc = sub.add_parser("account", help="link, list and remove calendar accounts")
+    asub = acc.add_subparsers(dest="account_command", metavar="ACTION", required=True)
+    p = asub.add_parser("add", help="link an account: caldav, ics, local (google, microsoft: coming)")
+    p.add_argument("kind", choices=["caldav", "ics", "local", "google", "microsoft"])
+    p.add_argument("--name", required=True, help="a short name, e.g. work or icloud")
+    p.add_argument("--url", help="CalDAV server or calendar URL; ICS feed URL (https:// or webcal://)")
+    p.add_argument("--username", help="CalDAV login (iCloud: your Apple ID email)")
+    p.add_argument("--password-file", metavar="F",
+                   help="file holding the password ('-' for stdin); iCloud needs an app-specific password")
+    p.add_argument("--mode", choices=MODES, default="read-write",
+                   help="read-write (default), free-busy (only times are read and kept), no-access")
+    p.add_argument("--email", action="append", metavar="ADDR",
+                   help="your address on this account, to recognise invitations you declined (repeatable)")
+    p.add_argument("--user", metavar="NAME", help="owner (default: the admin)")
+    p.set_defaults(func=cmd_account_add)
+    p = asub.add_parser("list", help="list accounts and their health")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_account_list)
+    p = asub.add_parser("remove", help="remove an account (its rules first)")
+    p.add_argument("name", help="account name or id")
+    p.set_defaults(func=cmd_account_remove)
+
+    p = sub.add_parser("calendars", help="list every calendar homecal knows, with ids for rules")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--refresh", action="store_true", help="ask the providers for new calendars first")
+    p.set_defaults(func=cmd_calendars)
+
+    rule = sub.add_parser("rule", help="sync rules: from source calendars into a target")
+    rsub = rule.add_subparsers(dest="rule_command", metavar="ACTION", required=True)
+    p = rsub.add_parser("add", help="add a rule (calendars by id, ACCOUNT/NAME, or unique name)")
+    p.add_argument("--from", dest="sources", action="append", required=True, metavar="CAL")
+    p.add_argument("--to", dest="target", required=True, metavar="CAL")
+    p.add_argument("--style", choices=[s.value for s in Style], required=True,
+                   help="busy: a 'Busy' block without details; clone: a copy without attendees")
+    p.add_argument("--name", help="a label for the rule")
+    p.add_argument("--keep-declined", action="store_true", help="also sync events you declined")
+    p.add_argument("--keep-free", action="store_true", help="also sync events shown as free")
+    p.add_argument("--tentative", choices=["busy", "skip"], default="busy")
+    p.add_argument("--all-day", choices=["skip", "busy-only", "all"], default="busy-only")
+    p.add_argument("--working-hours", metavar="'mon-fri 09:00-17:00'", help="only events overlapping these hours")
+    p.add_argument("--include", metavar="REGEX", help="only events whose title matches")
+    p.add_argument("--exclude", metavar="REGEX", help="leave out events whose title matches")
+    p.add_argument("--title", metavar="TEMPLATE", help="title of the copies: {title} and {calendar} are filled in")
+    p.add_argument("--no-description", action="store_true", help="clones: leave out the description")
+    p.add_argument("--no-location", action="store_true", help="clones: leave out the location")
+    p.add_argument("--public", action="store_true", help="do not mark copies private")
+    p.add_argument("--user", metavar="NAME", help="owner (default: the admin)")
+    p.set_defaults(func=cmd_rule_add)
+    p = rsub.add_parser("list", help="list rules with their last run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rule_list)
+    p = rsub.add_parser("remove", help="remove a rule and delete the events it made")
+    p.add_argument("id")
+    p.add_argument("--keep-events", action="store_true", help="leave the copies in the target calendar")
+    p.set_defaults(func=cmd_rule_remove)
+    p = rsub.add_parser("confirm-deletions", help="let a paused rule apply its large deletion")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_rule_confirm)
+
+    p = sub.add_parser("sync", help="run the sync rules now")
+    p.add_argument("--rule", type=int, metavar="ID", help="only this rule")
+    p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    p.set_defaults(func=cmd_sync)
+
+
+__all__ = ["register"]
