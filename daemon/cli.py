@@ -98,8 +98,17 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     print(f"users:    {len(info['users'])} (admins: {', '.join(info['admins']) or 'none'})")
     print(f"accounts: {len(info['accounts'])}")
     for a in info["accounts"]:
-        print(f"  {a['name']:<20} {a['kind']:<10} {a['mode']:<10} {a['status']}")
-    print(f"rules:    {info['rules']}")
+        print(f"  {a['name']:<20} {a['kind']:<8} {a['mode']:<10} {a['status']:<12} "
+              f"last success {a['last_success_at'] or 'never'}")
+        if a["last_error"]:
+            print(f"      last error: {a['last_error']}" + (f" (retry after {a['backoff_until']})" if a["backoff_until"] else ""))
+    print(f"rules:    {len(info['rules'])}")
+    for r in info["rules"]:
+        counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items()) or "no run yet"
+        print(f"  rule {r['id']:<4} {r['style']:<6} {r['state']:<17} last success {r['last_success_at'] or 'never'}; "
+              f"next run {r['next_run_at'] or 'with the next cycle'}; {counts}")
+        if r["last_error"]:
+            print(f"      last error: {r['last_error']}")
     return 0
 
 

@@ -17,6 +17,7 @@ from daemon.config import Config
 from daemon.errors import HomecalError
 from daemon.runtime import is_loopback
 from daemon.store import Store, open_store
+from daemon.store import rules as rules_repo
 from daemon.store import users
 from daemon.store.migrations import MIGRATIONS
 
@@ -73,10 +74,18 @@ def status(config: Config) -> dict:
         out["users"] = [u.username for u in users.all_users(store)]
         out["admins"] = [u.username for u in users.all_users(store) if u.is_admin]
         out["accounts"] = [
-            {"id": r["id"], "name": r["name"], "kind": r["kind"], "mode": r["mode"], "status": r["status"]}
+            {"id": r["id"], "name": r["name"], "kind": r["kind"], "mode": r["mode"], "status": r["status"],
+             "last_success_at": r["last_success_at"], "last_error": r["last_error"],
+             "backoff_until": r["backoff_until"]}
             for r in db["accounts"].rows_where(order_by="id")
         ]
-        out["rules"] = db["rules"].count
+        out["rules"] = [
+            {"id": r.id, "state": r.state, "style": str(r.options.style), "sources": list(r.source_ids),
+             "target": r.target_calendar_id, "last_success_at": r.last_success_at, "last_error": r.last_error,
+             "next_run_at": r.next_run_at, "counts": {k: v for k, v in r.last_counts.items() if k != "signature"},
+             "pending_deletions": len(r.pending_deletions)}
+            for r in rules_repo.all_rules(store)
+        ]
     finally:
         store.close()
     return out

@@ -107,5 +107,5 @@ class Provider(ABC):
                 return EventRef(calendar_id, item.id, item.etag)
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most providers hold nothing to release
         """Release connections. Safe to call twice."""

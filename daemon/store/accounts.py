@@ -192,8 +192,9 @@ def find_calendar(store: Store, ref: str, user_id: int | None = None) -> Calenda
     return hit[0]
 
 
-def set_cursor(store: Store, calendar_id: int, cursor: str | None, window_start: str, *, full: bool) -> None:
-    now = utcnow()
+def set_cursor(store: Store, calendar_id: int, cursor: str | None, window_start: str, *, full: bool,
+               at: str | None = None) -> None:
+    now = at or utcnow()
     sql = "UPDATE calendars SET cursor = ?, cursor_window = ?, last_refresh_at = ?"
     args: list = [cursor, window_start, now]
     if full:

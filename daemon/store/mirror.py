@@ -134,7 +134,7 @@ def instances(store: Store, calendar_id: int, window: Window | None = None) -> l
         args += [window.end.isoformat(), window.start.isoformat()]
     rows = store.db.execute(sql + " ORDER BY start_utc", args)
     cols = [c[0] for c in rows.description]
-    return [_row_to_instance(store, dict(zip(cols, r))) for r in rows.fetchall()]
+    return [_row_to_instance(store, dict(zip(cols, r, strict=True))) for r in rows.fetchall()]
 
 
 def partner_keys(store: Store, calendar_id: int) -> set[str]:

@@ -49,7 +49,7 @@ def rotate_key(store: Store) -> int:
             for row in db.execute(f"SELECT {pk}, {cols} FROM [{table}]").fetchall():
                 row_id, values = row[0], row[1:]
                 updates = {}
-                for column, blob in zip(columns, values):
+                for column, blob in zip(columns, values, strict=True):
                     if blob is None:
                         continue
                     plain = old.open(blob, table=table, column=column, row=row_id)

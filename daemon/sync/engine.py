@@ -38,7 +38,7 @@ from daemon.store import mirror
 from daemon.store import rules as rules_repo
 from daemon.store import users
 from daemon.store.accounts import Account, Calendar
-from daemon.store.db import Store, utcnow
+from daemon.store.db import Store
 from daemon.sync.gate import Gate
 from daemon.sync.plan import Create, Delete, Forget, Plan, RuleView, Tombstone, Update, plan_rule
 
@@ -79,6 +79,8 @@ class _Cycle:
     providers: dict[int, Provider] = field(default_factory=dict)
     calendars: dict[int, _CalendarState] = field(default_factory=dict)
     failed_accounts: dict[int, str] = field(default_factory=dict)
+    #: accounts that answered this cycle (only these are marked healthy)
+    answered_accounts: set[int] = field(default_factory=set)
 
 
 def _zone(name: str | None) -> tzinfo:
@@ -120,10 +122,13 @@ class SyncEngine:
         finally:
             for provider in cycle.providers.values():
                 provider.close()
-        for acc_id in {c.account_id for c in (accounts_repo.calendar(self.store, cid) for cid in cycle.calendars)}:
-            if acc_id not in cycle.failed_accounts:
-                accounts_repo.record_success(self.store, acc_id)
+        for acc_id in cycle.answered_accounts - set(cycle.failed_accounts):
+            accounts_repo.record_success(self.store, acc_id)
         return reports
+
+    def _stamp(self) -> str:
+        """Timestamps the engine compares later come from its own clock, never the wall's."""
+        return self.now().astimezone(timezone.utc).isoformat(timespec="seconds")
 
     def _tz_for(self, user_id: int) -> tzinfo:
         return _zone(users.get(self.store, user_id).timezone)
@@ -153,7 +158,7 @@ class SyncEngine:
                                                f"{account.backoff_until}")
         if account.mode == AccessMode.NO_ACCESS and account.kind != "local":
             # nothing is read from a no-access provider account: it has no events to offer
-            return _CalendarState(True, changed=False, refreshed_at=utcnow())
+            return _CalendarState(True, changed=False, refreshed_at=self._stamp())
         window_start = cycle.window.start.isoformat()
         same_window = cal.cursor_window == window_start
         cursor = cal.cursor if same_window else None
@@ -175,9 +180,11 @@ class SyncEngine:
                             cal.id, hashlib.sha256(skipped.encode()).hexdigest()[:12])
             counts = mirror.apply_changes(self.store, cal.id, changes, tz, allow_empty=allow_empty,
                                           details=account.mode == AccessMode.READ_WRITE)
-            accounts_repo.set_cursor(self.store, cal.id, changes.cursor, window_start, full=changes.full)
+            accounts_repo.set_cursor(self.store, cal.id, changes.cursor, window_start, full=changes.full,
+                                     at=self._stamp())
             changed = bool(counts["upserted"] or counts["removed"])
-            return _CalendarState(True, changed=changed, refreshed_at=utcnow())
+            cycle.answered_accounts.add(account.id)
+            return _CalendarState(True, changed=changed, refreshed_at=self._stamp())
         except HomecalError as err:
             self._account_failed(cycle, account, err)
             return _CalendarState(False, error=str(err))
@@ -223,7 +230,13 @@ class SyncEngine:
 
         mappings = rules_repo.mappings(self.store, rule.id)
         signature = self._signature(rule, cycle.window)
-        unchanged = (not any(s.changed for s in states.values()) and not reconciled
+        # A target listing matters when it shows something new: a clone homecal made before
+        # the listing is missing from it (deleted by hand).
+        target_keys = mirror.partner_keys(self.store, target.id) if reconciled else None
+        clone_missing = target_keys is not None and any(
+            m.state == "synced" and m.idem_key not in target_keys and (m.updated_at or "") < target_state.refreshed_at
+            for m in mappings)
+        unchanged = (not any(s.changed for s in states.values()) and not clone_missing
                      and rule.last_counts.get("signature") == signature and rule.last_success_at
                      and not rule.deletions_confirmed
                      and all(m.state in ("synced", "tombstone") for m in mappings))
@@ -243,7 +256,7 @@ class SyncEngine:
             source_instances[cal.id] = insts
         plan = plan_rule(
             view, source_instances, mappings, cycle.window, tz,
-            target_partner_keys=mirror.partner_keys(self.store, target.id) if reconciled else None,
+            target_partner_keys=target_keys,
             target_refreshed_at=target_state.refreshed_at if reconciled else None,
         )
         report = RuleReport(rule.id, "dry-run" if dry_run else "ok", plan=plan)
@@ -307,11 +320,11 @@ class SyncEngine:
                         new = gate.update(EventRef(ref.calendar_id, ref.id, None), action.draft, m.idem_key)
                     except NotFound:
                         db.execute("UPDATE mappings SET state = 'tombstone', content_hash = ?, updated_at = ? "
-                                   "WHERE id = ?", [action.draft.content_hash(), utcnow(), m.id])
+                                   "WHERE id = ?", [action.draft.content_hash(), self._stamp(), m.id])
                         continue
                     db.execute("UPDATE mappings SET target_id = ?, target_etag = ?, content_hash = ?, start_utc = ?, "
                                "updated_at = ? WHERE id = ?",
-                               [new.id, new.etag, action.draft.content_hash(), action.start_utc, utcnow(), m.id])
+                               [new.id, new.etag, action.draft.content_hash(), action.start_utc, self._stamp(), m.id])
                     report.updated += 1
                 elif isinstance(action, Delete):
                     self._delete(target, gate, action, window)
@@ -320,7 +333,7 @@ class SyncEngine:
                     db.execute("DELETE FROM mappings WHERE id = ?", [action.mapping.id])
                 elif isinstance(action, Tombstone):
                     db.execute("UPDATE mappings SET state = 'tombstone', content_hash = ?, updated_at = ? WHERE id = ?",
-                               [action.draft_hash, utcnow(), action.mapping.id])
+                               [action.draft_hash, self._stamp(), action.mapping.id])
             except (AuthError, RateLimited, AccessDenied):
                 raise
             except HomecalError as err:
@@ -332,7 +345,7 @@ class SyncEngine:
 
     def _create(self, rule_id: int, target: Calendar, gate: Gate, action: Create) -> None:
         db = self.store.db
-        now = utcnow()
+        now = self._stamp()
         # 1. the intent row, committed before the provider hears of it
         if action.mapping_id is None:
             cur = db.execute(
@@ -352,12 +365,12 @@ class SyncEngine:
         # 3. the result
         db.execute("UPDATE mappings SET state = 'synced', target_id = ?, target_etag = ?, content_hash = ?, "
                    "updated_at = ? WHERE id = ?",
-                   [ref.id, ref.etag, action.draft.content_hash(), utcnow(), mapping_id])
+                   [ref.id, ref.etag, action.draft.content_hash(), self._stamp(), mapping_id])
 
     def _delete(self, target: Calendar, gate: Gate, action: Delete, window: Window) -> None:
         db = self.store.db
         m = action.mapping
-        db.execute("UPDATE mappings SET state = 'pending-delete', updated_at = ? WHERE id = ?", [utcnow(), m.id])
+        db.execute("UPDATE mappings SET state = 'pending-delete', updated_at = ? WHERE id = ?", [self._stamp(), m.id])
         ref = EventRef(target.remote_id, m.target_id, m.target_etag) if m.target_id else None
         if ref is None:
             # a create that crashed before its result was recorded may still have landed

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
