@@ -109,3 +109,45 @@ def test_bad_config_stops_start_up_before_anything_is_created(tmp_path):
     assert proc.returncode == 2
     assert "[server] port" in proc.stderr and "[sync] max_deletions" in proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_the_scheduler_runs_rules_without_being_asked(cfg, tmp_path):
+    """A rule added while the daemon runs is synced by the daemon's own cycle."""
+    from datetime import datetime, timedelta, timezone
+
+    from daemon.config import load_config
+    from daemon.models import AccessMode
+    from daemon.providers.local import LocalProvider
+    from daemon.store import open_store
+
+    cfg_path, port, _ = cfg
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse battery\n")
+    assert homecal("--config", cfg_path, "init", "--admin-user", "admin", "--admin-password-file", str(pw)).returncode == 0
+    for name in ("home", "work"):
+        assert homecal("--config", cfg_path, "account", "add", "local", "--name", name).returncode == 0
+    store = open_store(load_config(cfg_path), env={})
+    when = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
+    LocalProvider(store=store, account_id=1, name="home", mode=AccessMode.READ_WRITE, tz=timezone.utc).put_ics(
+        "local", "e1", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:e1\r\n"
+        f"DTSTAMP:20260101T000000Z\r\nDTSTART:{when:%Y%m%dT%H%M%SZ}\r\n"
+        f"DTEND:{when + timedelta(hours=1):%Y%m%dT%H%M%SZ}\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    store.close()
+    assert homecal("--config", cfg_path, "rule", "add", "--from", "home", "--to", "work", "--style", "busy").returncode == 0
+    proc = start(cfg_path, port)
+    try:
+        deadline = time.monotonic() + 40
+        rule = {}
+        while time.monotonic() < deadline:
+            info = json.loads(homecal("--config", cfg_path, "status", "--json").stdout)
+            rule = info["rules"][0]
+            if rule["counts"].get("created") == 1:
+                break
+            time.sleep(1)
+        assert rule["counts"].get("created") == 1, rule
+        assert rule["last_success_at"] and rule["next_run_at"] and rule["state"] == "active"
+        assert info["accounts"][0]["last_success_at"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert "rule 1: ok (created 1, updated 0, deleted 0)" in proc.stderr.read()
