@@ -63,6 +63,8 @@ _NOT_EVENTS = {"VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY"}
 #: Rough occurrences per day of each FREQ, to size expansion chunks and the step guard.
 _PER_DAY = {"SECONDLY": 86400.0, "MINUTELY": 1440.0, "HOURLY": 24.0, "DAILY": 1.0,
             "WEEKLY": 1 / 7, "MONTHLY": 1 / 28, "YEARLY": 1 / 365}
+#: The most days each month can have (February in a leap year).
+_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 #: BY* parts that multiply occurrences for FREQ=DAILY and coarser (for finer FREQs they filter).
 _EXPANDING_PARTS = ("BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
 
@@ -213,53 +215,76 @@ def _chunks(cal: icalendar.Calendar, events: list[icalendar.Event], window: Wind
     """Occurrence components near the window, in time-ordered chunks.
 
     One chunk covers the whole window, except for rules so dense that it would build millions
-    of occurrences before the cap could apply: those are walked in chunks sized to hold about
-    a quarter of the cap each, and the caller stops pulling once it has enough.
+    of occurrences before the cap could apply: those are walked in chunks first sized to hold
+    about a quarter of the cap each, and the caller stops pulling once it has enough.
     """
     # The library compares floating and all-day times as if they were UTC; zone offsets reach
     # +-14 h, so for those ask for a day more on each side and filter exactly in the caller.
     aware = all(isinstance(e["DTSTART"].dt, datetime) and e["DTSTART"].dt.tzinfo for e in events)
     slack = timedelta(0) if aware else timedelta(days=1)
     lo, hi = window.start - slack, window.end + slack
-    rate = sum(_rate_per_day(event, lo) for event in events)
-    span = hi - lo
+    rate = sum(_rate_per_day(event, lo, hi) for event in events)
+    span, start = hi - lo, lo
     if rate * (span / timedelta(days=1)) > max_instances:
         span = max(timedelta(days=max_instances / 4 / rate), timedelta(minutes=1))
+        # Nothing occurs before the first DTSTART (an override's DTSTART is where it moved
+        # to); starting there keeps the chunks walking dense time, where the cap is reached.
+        start = max(lo, min(to_utc(e["DTSTART"].dt, timezone.utc) for e in events) - slack)
     try:
         query = recurring_ical_events.of(cal)
-        start = lo
         while start < hi:
             stop = min(start + span, hi)
-            yield query.between(start, stop)
+            chunk = query.between(start, stop)
+            yield chunk
+            if len(chunk) < max_instances / 8:
+                span *= 2  # the estimate was too dense (BY* filters thin the rule out): speed up
             start = stop
     except Exception as err:  # the library raises its own, dateutil's and plain ValueErrors
         raise MalformedEvent(f"recurrence cannot be expanded ({type(err).__name__})") from err
 
 
-def _rate_per_day(event: icalendar.Event, window_start: datetime) -> float:
-    """Estimated occurrences per day of the event's rules; refuses hopeless ones.
+def _rate_per_day(event: icalendar.Event, window_start: datetime, window_end: datetime) -> float:
+    """Estimated occurrences per day of the event's rules; refuses rules that would hang.
 
-    dateutil expands from DTSTART every time, so a dense rule that began long before the
-    window costs its whole history: past `_STEP_BUDGET` steps the object is refused.
+    dateutil expands from DTSTART on every query and loops forever or for seconds on some
+    rules, so those are refused up front: INTERVAL=0 (an endless loop), a rule no date can
+    match (it searches until year 9999), and a dense rule that began so long before the window
+    that walking its history (or, for a filtered one, also the window) would cost more than
+    `_STEP_BUDGET` steps.
     """
     rules = event.get("RRULE")
     total = 0.0
     for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
         freq = str(rule.get("FREQ", ["DAILY"])[0]).upper()
-        interval = max(int(rule.get("INTERVAL", [1])[0] or 1), 1)
+        interval = int(rule.get("INTERVAL", [1])[0])
+        if interval < 1:
+            raise MalformedEvent("RRULE has an INTERVAL below 1")
+        if not _can_occur(rule):
+            raise MalformedEvent("RRULE can never occur (BYMONTHDAY beyond every BYMONTH)")
         rate = _PER_DAY.get(freq, 1.0) / interval
         if rate <= 1.0:
             for part in _EXPANDING_PARTS:
                 rate *= max(len(rule.get(part, [])), 1)
-        days_before = (window_start - to_utc(event["DTSTART"].dt, timezone.utc)) / timedelta(days=1)
-        steps = max(days_before, 0.0) * rate
+        first = to_utc(event["DTSTART"].dt, timezone.utc)
+        # A finer-than-daily rule with BY* filters (FREQ=SECONDLY;BYMONTH=12) is still walked
+        # step by step, matches or not, so its whole span counts, not just its history.
+        filtered = rate > 1.0 and any(part.startswith("BY") for part in rule)
+        until = window_end if filtered else window_start
+        steps = max((until - first) / timedelta(days=1), 0.0) * rate
         if "COUNT" in rule:
             steps = min(steps, float(rule["COUNT"][0]))
         if steps > _STEP_BUDGET:
-            raise MalformedEvent(f"RRULE FREQ={freq} would need {int(steps)} steps before the window "
+            raise MalformedEvent(f"RRULE FREQ={freq} would need {int(steps)} expansion steps "
                                  f"(limit {_STEP_BUDGET}); too dense to expand")
         total += rate
     return total
+
+
+def _can_occur(rule: icalendar.vRecur) -> bool:
+    """False for day-of-month filters no month allows, e.g. BYMONTH=2;BYMONTHDAY=30."""
+    days = [abs(int(d)) for d in rule.get("BYMONTHDAY", [])]
+    months = [int(m) for m in rule.get("BYMONTH", [])] or list(range(1, 13))
+    return not days or any(d <= _MONTH_DAYS.get(m, 31) for d in days for m in months)
 
 
 @dataclass
