@@ -87,16 +87,32 @@ def instances_from_ical(data: str | bytes, item_id: str, window: Window, tz: tzi
     At most `max_instances` occurrences are returned (the earliest). Raises MalformedEvent
     for anything that cannot be understood; a calendar of only tasks or journals gives [].
     """
-    cal = _with_standard_zones(_parse_calendar(data))
+    try:
+        return _instances(data, item_id, window, tz, details, owner_emails, max_instances)
+    except MalformedEvent:
+        raise
+    except Exception as err:
+        # Whatever else odd input provokes in icalendar, x-wr-timezone or dateutil must cost
+        # this one object (the provider skips it), never the whole calendar's sync.
+        raise MalformedEvent(f"calendar object cannot be read ({type(err).__name__})") from err
+
+
+def _instances(data: str | bytes, item_id: str, window: Window, tz: tzinfo, details: bool,
+               owner_emails: Collection[str], max_instances: int) -> list[Instance]:
+    """instances_from_ical without its last-resort error wrapping."""
+    cal = _parse_calendar(data)
     events = [c for c in cal.subcomponents if c.name == "VEVENT"]
     if not events:
         if any(c.name in _NOT_EVENTS for c in cal.subcomponents):
             return []
         raise MalformedEvent("calendar object holds no VEVENT")
+    for event in events:
+        _check_event(event)  # before X-WR-TIMEZONE, which would trip over a broken DTSTART
+    cal = _with_standard_zones(cal)
+    events = [c for c in cal.subcomponents if c.name == "VEVENT"]
     series: dict[str, _Series] = {}
     # Masters first: an override's key is normalized against its master's DTSTART.
     for event in sorted(events, key=lambda e: "RECURRENCE-ID" in e):
-        _check_event(event)
         _pin_unknown_zones(event)
         series.setdefault(str(event["UID"]), _Series()).add(event)
     owners = {e.strip().lower() for e in owner_emails}
@@ -113,7 +129,7 @@ def instances_from_ical(data: str | bytes, item_id: str, window: Window, tz: tzi
         if len(out) >= max_instances:
             break
     out.sort(key=lambda i: (to_utc(i.start, tz), i.key))
-    if len(out) > max_instances:
+    if len(out) >= max_instances:
         log.warning("calendar object %s: expansion capped at %d occurrences", item_id, max_instances)
         del out[max_instances:]
     return out
@@ -239,6 +255,8 @@ def _chunks(cal: icalendar.Calendar, events: list[icalendar.Event], window: Wind
             if len(chunk) < max_instances / 8:
                 span *= 2  # the estimate was too dense (BY* filters thin the rule out): speed up
             start = stop
+    except MalformedEvent:
+        raise
     except Exception as err:  # the library raises its own, dateutil's and plain ValueErrors
         raise MalformedEvent(f"recurrence cannot be expanded ({type(err).__name__})") from err
 
@@ -323,7 +341,8 @@ class _Reader:
         # Free-busy mode: the text is never read, so it cannot leak into the mirror.
         if not self.details or name not in component:
             return None
-        return str(component[name])
+        value = component[name]
+        return str(value[0] if isinstance(value, list) else value)  # a repeated property: the first
 
     def _in_window(self, start: date, end: date) -> bool:
         s, e = to_utc(start, self.tz), to_utc(end, self.tz)
@@ -352,7 +371,8 @@ class _Reader:
         attendees = component.get("ATTENDEE")
         for attendee in attendees if isinstance(attendees, list) else [attendees] if attendees else []:
             address = re.sub(r"(?i)^mailto:", "", str(attendee)).strip().lower()
-            if address in self.owners and str(attendee.params.get("PARTSTAT", "")).upper() == "DECLINED":
+            partstat = str(getattr(attendee, "params", {}).get("PARTSTAT", "")).upper()
+            if address in self.owners and partstat == "DECLINED":
                 return True
         return False
 

@@ -278,8 +278,11 @@ END:VEVENT""")
     assert got[0].start == datetime(2027, 6, 10, 9) and got[0].start.tzinfo is None
     assert got[0].key == "float|20270610T090000"
     assert got[0].utc_bounds(BERLIN)[0] == utc(2027, 6, 10, 7)
-    # 07:00Z-08:00Z in Berlin: a window ending at 07:00Z does not reach it
-    assert [i.start.day for i in read(data, Window(utc(2027, 6, 10), utc(2027, 6, 10, 7)), tz=BERLIN)] == []
+    # 09:00 in Berlin is 07:00Z-08:00Z: found by a window holding just that hour, missed by
+    # one that ends at 07:00Z, whatever 09:00 would mean in UTC
+    assert [i.key for i in read(data, Window(utc(2027, 6, 10, 7), utc(2027, 6, 10, 8)), tz=BERLIN)] \
+        == ["float|20270610T090000"]
+    assert read(data, Window(utc(2027, 6, 10), utc(2027, 6, 10, 7)), tz=BERLIN) == []
 
 
 @pytest.mark.parametrize("props, start, end", [
@@ -508,6 +511,12 @@ def test_malformed_objects_raise_malformed_event(data, why):
     with pytest.raises(MalformedEvent, match=why) as caught:
         read(data)
     assert isinstance(caught.value, HomecalError)
+
+
+def test_broken_start_in_an_x_wr_timezone_calendar_is_malformed_not_a_crash():
+    data = cal("X-WR-TIMEZONE:Europe/Berlin", "BEGIN:VEVENT\nUID:x\nDTSTART:soon\nEND:VEVENT")
+    with pytest.raises(MalformedEvent, match="DTSTART"):
+        read(data)
 
 
 def test_error_messages_never_quote_event_text():
