@@ -132,8 +132,12 @@ def test_moved_occurrence_keeps_its_original_key_and_gets_its_new_time():
     assert len(got) == 52
 
 
-def test_override_listed_before_its_master_gets_the_same_key():
-    assert {i.key for i in read(cal(MOVED, WEEKLY_NY))} == {i.key for i in read(cal(WEEKLY_NY, MOVED))}
+def test_floating_recurrence_id_of_a_zoned_series_gets_the_series_key_even_before_its_master():
+    # Some clients write the override's RECURRENCE-ID without TZID; it means the series' zone.
+    floating = MOVED.replace("RECURRENCE-ID;TZID=America/New_York:", "RECURRENCE-ID:")
+    got = {i.key: i for i in read(cal(floating, WEEKLY_NY))}
+    assert got["weekly@example.org|20270118T140000Z"].start == datetime(2027, 1, 20, 14, tzinfo=NY)
+    assert len(got) == 52
 
 
 def test_cancelled_override_is_reported_cancelled_never_busy_confirmed():
