@@ -111,7 +111,7 @@ def _instances(data: str | bytes, item_id: str, window: Window, tz: tzinfo, deta
     cal = _with_standard_zones(cal)
     events = [c for c in cal.subcomponents if c.name == "VEVENT"]
     series: dict[str, _Series] = {}
-    # Masters first: an override's key is normalized against its master's DTSTART.
+    # Masters first: a THISANDFUTURE override's shift is keyed against its master's DTSTART.
     for event in sorted(events, key=lambda e: "RECURRENCE-ID" in e):
         _pin_unknown_zones(event)
         series.setdefault(str(event["UID"]), _Series()).add(event)

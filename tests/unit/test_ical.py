@@ -99,6 +99,24 @@ END:VEVENT""")
     assert got[1].key == "gym|20270303"
 
 
+def test_all_day_override_with_a_date_time_recurrence_id_keeps_the_day_key():
+    data = cal("""
+BEGIN:VEVENT
+UID:gym
+DTSTART;VALUE=DATE:20270301
+DTEND;VALUE=DATE:20270302
+RRULE:FREQ=DAILY;COUNT=3
+END:VEVENT""", """
+BEGIN:VEVENT
+UID:gym
+RECURRENCE-ID:20270302T000000
+DTSTART;VALUE=DATE:20270310
+DTEND;VALUE=DATE:20270311
+END:VEVENT""")
+    assert {i.key: i.start for i in read(data)} == {
+        "gym|20270301": date(2027, 3, 1), "gym|20270302": date(2027, 3, 10), "gym|20270303": date(2027, 3, 3)}
+
+
 def test_rdate_adds_an_occurrence():
     data = cal(WEEKLY_NY.replace(
         "RRULE:FREQ=WEEKLY", "RRULE:FREQ=WEEKLY;COUNT=2\nRDATE;TZID=America/New_York:20270106T150000"))
