@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
@@ -47,7 +48,7 @@ import requests
 from tests.conftest import free_port
 
 __all__ = ["CountingProxy", "FeedServer", "RadicaleServer", "RecordedRequest", "counting_proxy_fixture",
-           "feed_server_fixture", "radicale_fixture", "wait_for_port"]
+           "feed_server_fixture", "radicale_fixture", "self_signed_tls", "wait_for_port"]
 
 #: every method a CalDAV client may send (http.server dispatches on "do_<METHOD>")
 _METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH", "REPORT",
@@ -233,6 +234,8 @@ class _ThreadedServer:
     handler_class: type[BaseHTTPRequestHandler]
 
     def __init__(self) -> None:
+        #: set before start() to serve https (see `self_signed_tls`)
+        self.tls_context: ssl.SSLContext | None = None
         self._httpd: _QuietServer | None = None
         self._thread: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -245,11 +248,13 @@ class _ThreadedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_context else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self):
+    def start(self) -> Self:
         handler = type("Handler", (self.handler_class,), {"owner": self})
         self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        if self.tls_context is not None:
+            self._httpd.socket = self.tls_context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True, name=type(self).__name__)
         self._thread.start()
@@ -261,7 +266,7 @@ class _ThreadedServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -399,7 +404,8 @@ class FeedServer(_ThreadedServer):
         self.delay = 0.0
         self._faults: list[_Fault] = []
 
-    def url(self, *, query: str = "", scheme: str = "http") -> str:
+    def url(self, *, query: str = "", scheme: str | None = None) -> str:
+        scheme = scheme or ("https" if self.tls_context else "http")
         return f"{scheme}://127.0.0.1:{self.port}{self.path}" + (f"?{query}" if query else "")
 
     def set_body(self, body: str | bytes, *, etag: str | None = None,
@@ -523,6 +529,38 @@ class CountingProxy(_ThreadedServer):
     def methods(self) -> list[str]:
         with self.lock:
             return [r.method for r in self.requests]
+
+
+def self_signed_tls(folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context for 127.0.0.1 and the certificate file a client must trust.
+
+    Clients built on requests trust it with REQUESTS_CA_BUNDLE=<that file>.
+    """
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "homecal test server")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "server.crt", folder / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_path, key_path)
+    return ctx, cert_path
 
 
 # --------------------------------------------------------------------------------------------
