@@ -223,6 +223,19 @@ END:VEVENT""")
     assert got[0].start == utc(2027, 1, 1) and got[-1].start == utc(2027, 1, 1, 0, 16, 39)  # the earliest
 
 
+def test_dense_rule_that_ends_early_is_read_quickly():
+    data = cal("""
+BEGIN:VEVENT
+UID:burst
+DTSTART:20270610T090000Z
+RRULE:FREQ=SECONDLY;UNTIL=20270610T091000Z
+END:VEVENT""")
+    began = time.monotonic()
+    got = read(data)  # a whole year to walk after the burst
+    assert time.monotonic() - began < 2
+    assert len(got) == 601 and got[-1].start == utc(2027, 6, 10, 9, 10)
+
+
 def test_minutely_rule_under_the_default_cap_stops_at_ten_thousand():
     data = cal("""
 BEGIN:VEVENT
