@@ -34,7 +34,7 @@ import logging
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 import icalendar
@@ -180,7 +180,7 @@ def _check_event(event: icalendar.Event) -> None:
         if isinstance(start, datetime) != isinstance(end, datetime):
             raise MalformedEvent("VEVENT mixes DATE and DATE-TIME in DTSTART and DTEND")
         # The library would silently swap the two; a reversed event is a broken one.
-        if to_utc(end, timezone.utc) < to_utc(start, timezone.utc):
+        if to_utc(end, UTC) < to_utc(start, UTC):
             raise MalformedEvent("VEVENT has DTEND before DTSTART")
     elif "DURATION" in event and event["DURATION"].dt < timedelta(0):
         raise MalformedEvent("VEVENT has a negative DURATION")
@@ -202,7 +202,7 @@ def _pin_unknown_zones(event: icalendar.Event) -> None:
             for value in getattr(prop, "dts", [prop]):
                 if isinstance(value.dt, datetime) and value.dt.tzinfo is None:
                     log.warning("unknown TZID %r in %s: read as UTC", str(tzid), name)
-                    value.dt = value.dt.replace(tzinfo=timezone.utc)
+                    value.dt = value.dt.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -245,7 +245,7 @@ def _chunks(cal: icalendar.Calendar, events: list[icalendar.Event], window: Wind
         span = max(timedelta(days=max_instances / 4 / rate), timedelta(minutes=1))
         # Nothing occurs before the first DTSTART (an override's DTSTART is where it moved
         # to); starting there keeps the chunks walking dense time, where the cap is reached.
-        start = max(lo, min(to_utc(e["DTSTART"].dt, timezone.utc) for e in events) - slack)
+        start = max(lo, min(to_utc(e["DTSTART"].dt, UTC) for e in events) - slack)
     try:
         query = recurring_ical_events.of(cal)
         while start < hi:
@@ -283,7 +283,7 @@ def _rate_per_day(event: icalendar.Event, window_start: datetime, window_end: da
         if rate <= 1.0:
             for part in _EXPANDING_PARTS:
                 rate *= max(len(rule.get(part, [])), 1)
-        first = to_utc(event["DTSTART"].dt, timezone.utc)
+        first = to_utc(event["DTSTART"].dt, UTC)
         # A finer-than-daily rule with BY* filters (FREQ=SECONDLY;BYMONTH=12) is still walked
         # step by step, matches or not, so its whole span counts, not just its history.
         filtered = rate > 1.0 and any(part.startswith("BY") for part in rule)
@@ -389,7 +389,7 @@ def _rid_text(value: date, master_start: date | None) -> str:
         return value.strftime("%Y%m%d")
     if value.tzinfo is None:
         return value.strftime("%Y%m%dT%H%M%S")
-    return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _diff(later: date, earlier: date) -> timedelta:
@@ -397,7 +397,7 @@ def _diff(later: date, earlier: date) -> timedelta:
     if isinstance(later, datetime) != isinstance(earlier, datetime):
         return timedelta(0)
     if isinstance(later, datetime) and (later.tzinfo is None) != (earlier.tzinfo is None):
-        return to_utc(later, timezone.utc) - to_utc(earlier, timezone.utc)
+        return to_utc(later, UTC) - to_utc(earlier, UTC)
     return later - earlier
 
 
@@ -571,11 +571,11 @@ def draft_to_ical(draft: Draft, uid: str, key: str, *, tz: tzinfo | None = None)
     start, end = _draft_value(draft.start, draft.all_day, tz), _draft_value(draft.end, draft.all_day, tz)
     if draft.all_day and end <= start:
         end = start + timedelta(days=1)  # an all-day event covers at least its day
-    if to_utc(end, timezone.utc) < to_utc(start, timezone.utc):
+    if to_utc(end, UTC) < to_utc(start, UTC):
         raise ValueError("draft ends before it starts")
     event = icalendar.Event()
     event.add("UID", uid)
-    event.add("DTSTAMP", datetime.now(timezone.utc).replace(microsecond=0))
+    event.add("DTSTAMP", datetime.now(UTC).replace(microsecond=0))
     event.add("DTSTART", start)
     event.add("DTEND", end)
     event.add("SUMMARY", draft.summary)
@@ -610,7 +610,7 @@ def _draft_value(value: date, all_day: bool, tz: tzinfo | None) -> date:
     # Only a named zone can be written as TZID with a VTIMEZONE; fixed offsets and zones from
     # foreign VTIMEZONEs become UTC, which every calendar reads the same way.
     if _zone_name(value.tzinfo) in (None, "UTC", "Etc/UTC"):
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     return value
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -17,7 +17,6 @@ from daemon.errors import HomecalError
 from daemon.ical import MalformedEvent, draft_to_ical, instances_from_ical, split_feed
 from daemon.models import Draft, Window
 
-UTC = timezone.utc
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
 YEAR_2027 = Window(datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC))
