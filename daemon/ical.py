@@ -115,7 +115,7 @@ def _instances(data: str | bytes, item_id: str, window: Window, tz: tzinfo, deta
     for event in sorted(events, key=lambda e: "RECURRENCE-ID" in e):
         _pin_unknown_zones(event)
         series.setdefault(str(event["UID"]), _Series()).add(event)
-    owners = {e.strip().lower() for e in owner_emails}
+    owners = {_address(e) for e in owner_emails}
     reader = _Reader(item_id, window, tz, details, owners, series)
     out: list[Instance] = []
     seen: set[str] = set()
@@ -370,11 +370,16 @@ class _Reader:
             return False
         attendees = component.get("ATTENDEE")
         for attendee in attendees if isinstance(attendees, list) else [attendees] if attendees else []:
-            address = re.sub(r"(?i)^mailto:", "", str(attendee)).strip().lower()
+            address = _address(str(attendee))
             partstat = str(getattr(attendee, "params", {}).get("PARTSTAT", "")).upper()
             if address in self.owners and partstat == "DECLINED":
                 return True
         return False
+
+
+def _address(address: str) -> str:
+    """An e-mail address as compared: no mailto: scheme, lower case (as servers treat them)."""
+    return re.sub(r"(?i)^mailto:", "", address.strip()).strip().lower()
 
 
 def _rid_text(value: date, master_start: date | None) -> str:

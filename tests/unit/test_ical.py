@@ -432,6 +432,7 @@ END:VEVENT
 def test_declined_by_the_owner_matches_email_case_insensitively():
     assert read(cal(INVITE), owner_emails=["me@example.org"])[0].declined
     assert read(cal(INVITE), owner_emails=["ME@EXAMPLE.ORG"])[0].declined
+    assert read(cal(INVITE), owner_emails=["other@example.net", "mailto:me@example.org"])[0].declined
 
 
 def test_declined_by_someone_else_is_not_declined_by_the_owner():
