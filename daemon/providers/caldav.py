@@ -29,13 +29,15 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 import caldav
 from caldav.lib import error as dav_error
 from caldav.lib.http_sync import requests as _http
+from caldav.response import DAVResponse
+from lxml import etree
 
 from daemon.errors import (
     AccessDenied,
@@ -285,7 +287,8 @@ class CalDAVProvider(Provider):
     def _assemble(self, cal: str, listing: _Listing, window: Window,
                   known: Mapping[str, str | None]) -> ChangeSet:
         unchanged = [h for h, e in listing.etags.items() if e is not None and known.get(h) == e]
-        wanted = [h for h in listing.etags if h not in set(unchanged)]
+        skip = set(unchanged)
+        wanted = [h for h in listing.etags if h not in skip]
         found, gone = self._multiget(cal, wanted)
         items: list[Item] = []
         removed = list(listing.removed)
@@ -445,7 +448,7 @@ class CalDAVProvider(Provider):
         resp = self._client.request(url, method, body, headers)
         return self._check_multistatus(resp, url, f"{method} {url}")
 
-    def _check_multistatus(self, resp, url: str, what: str) -> list[_Response]:
+    def _check_multistatus(self, resp: DAVResponse, url: str, what: str) -> list[_Response]:
         if resp.status != 207:
             raise self._status_error(resp.status, what, headers=resp.headers)
         tree = resp.tree
@@ -453,7 +456,7 @@ class CalDAVProvider(Provider):
             raise ProviderError(f"CalDAV {what} on {self.host}: the answer is not a multistatus")
         return _parse_multistatus(tree, url)
 
-    def _remember_challenge(self, response, *args, **kwargs):
+    def _remember_challenge(self, response: Any, *args: Any, **kwargs: Any) -> Any:
         """Session hook: keep the last 401 challenge, to tell Digest-only servers apart."""
         if getattr(response, "status_code", None) == 401:
             self._challenge = response.headers.get("WWW-Authenticate")
@@ -560,7 +563,7 @@ def _status_code(text: str | None) -> int | None:
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
 
 
-def _parse_multistatus(tree, base: str) -> list[_Response]:
+def _parse_multistatus(tree: etree._Element, base: str) -> list[_Response]:
     out: list[_Response] = []
     for resp in tree.iterchildren(f"{_D}response"):
         href = resp.findtext(f"{_D}href")

@@ -238,6 +238,34 @@ def test_a_no_change_incremental_call_costs_one_request(proxied, put_source, cal
     assert proxy.methods() == ["REPORT"]
 
 
+def test_downloads_are_batched_in_multigets(proxied, put_source, calendar_id, monkeypatch):
+    proxy, make, cal = proxied
+    monkeypatch.setattr("daemon.providers.caldav.MULTIGET_BATCH", 2)
+    for n in range(5):
+        put_source(calendar_id, event_ics(f"b{n}", datetime(2026, 3, 3 + n, 9, tzinfo=UTC),
+                                          datetime(2026, 3, 3 + n, 10, tzinfo=UTC)))
+    cs = make().changes(cal, None, WINDOW)
+    assert sorted(i.id for i in cs.items) == [f"{cal}b{n}.ics" for n in range(5)]
+    assert proxy.methods() == ["REPORT"] * 4  # one sync-collection, three multigets (2 + 2 + 1)
+
+
+def test_write_costs(proxied):
+    proxy, make, cal = proxied
+    p = make()
+    key = new_key()
+    p.create(cal, draft(), key)
+    assert proxy.methods() == ["PUT"]  # Radicale returns the ETag with the PUT
+    proxy.reset_count()
+    ref = p.create(cal, draft("retried"), key)
+    assert proxy.methods() == ["PUT", "PROPFIND", "PUT"]  # 412, read the etag, overwrite If-Match
+    proxy.reset_count()
+    newer = p.update(ref, draft("updated"), key)
+    p.delete(newer)
+    assert proxy.methods() == ["PUT", "DELETE"]
+    # the update is conditional on the etag we hold; the delete of our own event is not
+    assert [r.headers.get("If-Match") for r in proxy.requests] == [ref.etag, None]
+
+
 def test_a_no_change_call_in_ctag_mode_costs_one_request(proxied, put_source, calendar_id):
     proxy, make, cal = proxied
     put_source(calendar_id, event_ics("m1", datetime(2026, 3, 3, 9, tzinfo=UTC), datetime(2026, 3, 3, 10, tzinfo=UTC)))
