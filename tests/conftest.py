@@ -61,3 +61,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECAL_")}
     env.update(extra)
     return env
+
+
+# Real servers on loopback (Radicale, an ICS feed server, a counting proxy), shared by
+# every test layer; the names come from the decorators in tests/servers.py.
+from tests.servers import counting_proxy_fixture, feed_server_fixture, radicale_fixture  # noqa: E402,F401

@@ -16,6 +16,8 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+from pathlib import Path
+
 import pytest
 
 from daemon.config import load_config
@@ -77,10 +79,51 @@ class LocalBackend:
             store.close()
 
 
-@pytest.fixture(params=[LocalBackend], ids=lambda b: b.name)
+class CalDAVBackend:
+    """Source and target are collections on a real Radicale (kept smaller: Radicale is slow)."""
+
+    name = "caldav"
+    size = 45
+
+    def __init__(self, cfg_path: str, radicale):
+        self.cfg_path = cfg_path
+        self.radicale = radicale
+        self.user = radicale.new_user("crash")
+        self.urls = {n: radicale.make_calendar(self.user, n) for n in ("src", "dst")}
+
+    def setup(self, homecal) -> None:
+        pw = Path(self.cfg_path).with_name("dav-pw")
+        pw.write_text(self.radicale.password(self.user))
+        p = homecal("account", "add", "caldav", "--name", "dav", "--url", self.radicale.url,
+                    "--username", self.user, "--password-file", str(pw))
+        assert p.returncode == 0, p.stderr
+
+    def put(self, uid: str, text: str) -> None:
+        self.radicale.put(self.user, self.urls["src"] + f"{uid}.ics", text)
+
+    def remove(self, uid: str) -> None:
+        self.radicale.delete(self.user, self.urls["src"] + f"{uid}.ics")
+
+    def target_partner_keys(self) -> list[str]:
+        import caldav
+
+        from daemon.ical import instances_from_ical
+
+        client = caldav.DAVClient(self.urls["dst"], username=self.user, password=self.radicale.password(self.user))
+        window = Window.around(datetime.now(timezone.utc), 1, 90)
+        keys = []
+        for obj in client.calendar(url=self.urls["dst"]).objects(load_objects=True):
+            if obj.data:
+                keys += [i.partner_key for i in instances_from_ical(obj.data, str(obj.url), window, timezone.utc)]
+        return keys
+
+
+@pytest.fixture(params=[LocalBackend, CalDAVBackend], ids=lambda b: b.name)
 def backend(request, tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n[sync]\nmax_deletions = 100000\n')
+    if request.param is CalDAVBackend:
+        return CalDAVBackend(str(cfg), request.getfixturevalue("radicale"))
     return request.param(str(cfg))
 
 
@@ -126,7 +169,8 @@ def test_sigkill_at_many_points_never_duplicates_orphans_or_loses(backend, tmp_p
     base = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     for i in range(backend.size):
         backend.put(f"ev{i}", ics(f"ev{i}", base + timedelta(hours=i * 5), f"Event {i}"))
-    assert homecal("rule", "add", "--from", "src", "--to", "dst", "--style", "clone",
+    src, dst = ("dav/src", "dav/dst") if backend.name == "caldav" else ("src", "dst")
+    assert homecal("rule", "add", "--from", src, "--to", dst, "--style", "clone",
                    "--working-hours", "mon-sun 00:00-23:59").returncode == 0
 
     rng = random.Random(20261121)
