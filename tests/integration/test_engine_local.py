@@ -79,6 +79,19 @@ def events(env, cal) -> list:
     return [i for item in local(env, cal).changes("local", None, window).items for i in item.instances]
 
 
+def failing_for(account_id, error, fallback):
+    """A provider factory whose provider for `account_id` fails every read with `error`."""
+
+    class Failing:
+        def changes(self, *a, **kw):
+            raise error
+
+        def close(self):
+            pass
+
+    return lambda account, tz: Failing() if account.id == account_id else fallback(account, tz)
+
+
 def add_rule(env, src, dst, **opts):
     return rules_repo.add(env.store, env.owner.id, [env.cals[s].id for s in src], env.cals[dst].id,
                           RuleOptions(**opts))
@@ -218,20 +231,9 @@ def test_one_broken_account_does_not_stop_the_others(env):
     broken = env.cals["C"].account_id
     original = env.engine.provider_for
 
-    def provider_for(account, tz):
-        if account.id == broken:
-            from daemon.errors import ProviderError
+    from daemon.errors import ProviderError
 
-            class Down:
-                def changes(self, *a, **kw):
-                    raise ProviderError("connection refused by cal.example.org")
-
-                def close(self):
-                    pass
-            return Down()
-        return original(account, tz)
-
-    env.engine.provider_for = provider_for
+    env.engine.provider_for = failing_for(broken, ProviderError("connection refused by cal.example.org"), original)
     reports = {r.rule_id: r for r in env.engine.run()}
     assert sorted(r.status for r in reports.values()) == ["error", "ok"]
     acc = accounts.get(env.store, broken)
@@ -249,20 +251,9 @@ def test_auth_failure_marks_needs_relink_and_deletes_nothing(env):
     original = env.engine.provider_for
     src_account = env.cals["A"].account_id
 
-    def provider_for(account, tz):
-        if account.id == src_account:
-            from daemon.errors import AuthError
+    from daemon.errors import AuthError
 
-            class Revoked:
-                def changes(self, *a, **kw):
-                    raise AuthError("invalid_grant: token revoked")
-
-                def close(self):
-                    pass
-            return Revoked()
-        return original(account, tz)
-
-    env.engine.provider_for = provider_for
+    env.engine.provider_for = failing_for(src_account, AuthError("invalid_grant: token revoked"), original)
     env.clock["now"] = NOW + timedelta(days=1)
     [r] = env.engine.run()
     assert r.status == "error"
