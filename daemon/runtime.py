@@ -103,10 +103,14 @@ class Daemon:
     def shutdown(self) -> None:
         self.stop.set()
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            # Pause first: APScheduler's loop may be between waking up and processing jobs,
+            # and a shutdown then would pull the jobs from under it. Paused, it submits
+            # nothing new while the running jobs get their grace time.
+            self.scheduler.pause()
             if not self.tracker.wait_idle(JOB_GRACE_SECONDS):
                 log.warning("%d job(s) still running after %ss; abandoning them (their work is journaled)",
                             self.tracker.running, JOB_GRACE_SECONDS)
+            self.scheduler.shutdown(wait=False)
         if self.server is not None:
             try:
                 self.server.close()
