@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -13,9 +14,13 @@ from daemon.store.db import Store, utcnow
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
-# A hash of a random password, checked when the user does not exist, so a login for an
-# unknown name takes as long as one for a known name.
-_DUMMY_HASH = generate_password_hash("homecal-dummy-password-for-timing", method="scrypt")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash checked when the user does not exist, so a login for an unknown name takes as
+    long as one for a known name. Made on first use: scrypt at import would slow every CLI call."""
+    return generate_password_hash("homecal-dummy-password-for-timing", method="scrypt")
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def authenticate(store: Store, username: str, password: str) -> User | None:
     """The user if the password matches, else None (same work either way)."""
     rows = list(store.db["users"].rows_where("username = ?", [(username or "").strip()]))
     if not rows:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None
     if not check_password_hash(rows[0]["password_hash"], password or ""):
         return None
