@@ -82,13 +82,14 @@ def open_store(config: Config, env: dict[str, str] | None = None, *, create: boo
     key = resolve_key(config, env, create=create)
     if exists:
         key = _settle_pending_rotation(db_path, key)
-        probe = _connect(db_path)
         try:
-            ok = check_key(probe, Sealer(key.key))
+            probe = _connect(db_path)
+            try:
+                ok = check_key(probe, Sealer(key.key))
+            finally:
+                probe.close()
         except Exception as err:  # noqa: BLE001 - any sqlite failure here means "not usable"
             raise StoreError(f"cannot read {db_path}: {err}") from err
-        finally:
-            probe.close()
         if ok is False:
             raise_wrong_key(db_path, key.source)
     else:

@@ -176,3 +176,10 @@ def m002_sync(db: Database) -> None:
     )
     db["local_events"].create_index(["calendar_id", "uid"], unique=True)
     db["local_events"].create_index(["calendar_id", "seq"])
+
+
+@migration
+def m003_partner_index(db: Database) -> None:
+    """The quiet-cycle check asks "is any clone missing from the target?" by partner key."""
+    db["instances"].create_index(["calendar_id", "partner_key"])
+    db["mappings"].create_index(["rule_id", "state"])

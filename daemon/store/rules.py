@@ -137,6 +137,20 @@ def mappings(store: Store, rule_id: int) -> list[Mapping]:
             for r in store.db.query("SELECT * FROM mappings WHERE rule_id = ? ORDER BY id", [rule_id])]
 
 
+def has_pending(store: Store, rule_id: int) -> bool:
+    """Is any write of this rule unfinished (pending create or delete)?"""
+    return store.db.execute("SELECT 1 FROM mappings WHERE rule_id = ? AND state IN ('pending-create', "
+                            "'pending-delete') LIMIT 1", [rule_id]).fetchone() is not None
+
+
+def clone_missing(store: Store, rule_id: int, target_calendar_id: int, listed_at: str) -> bool:
+    """Is a clone written before the target's listing at `listed_at` absent from that listing?"""
+    return store.db.execute(
+        "SELECT 1 FROM mappings m WHERE m.rule_id = ? AND m.state = 'synced' AND coalesce(m.updated_at, '') < ? "
+        "AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.calendar_id = ? AND i.partner_key = m.idem_key) LIMIT 1",
+        [rule_id, listed_at, target_calendar_id]).fetchone() is not None
+
+
 def partner_item_ids(store: Store, calendar_id: int) -> set[str]:
     """Ids of events homecal wrote into this calendar (the mapping side of the loop guard)."""
     return {r[0] for r in store.db.execute(

@@ -228,20 +228,21 @@ class SyncEngine:
             target_state = self._refresh(cycle, target, tz, allow_empty=True, reconcile=True)
         reconciled = target_state is not None and target_state.ok
 
-        mappings = rules_repo.mappings(self.store, rule.id)
         signature = self._signature(rule, cycle.window)
-        # A target listing matters when it shows something new: a clone homecal made before
-        # the listing is missing from it (deleted by hand).
-        target_keys = mirror.partner_keys(self.store, target.id) if reconciled else None
-        clone_missing = target_keys is not None and any(
-            m.state == "synced" and m.idem_key not in target_keys and (m.updated_at or "") < target_state.refreshed_at
-            for m in mappings)
-        unchanged = (not any(s.changed for s in states.values()) and not clone_missing
+        # The quiet-cycle test is two indexed queries, never a load of every mapping row,
+        # so its cost does not grow with the calendar.
+        unchanged = (not any(s.changed for s in states.values())
                      and rule.last_counts.get("signature") == signature and rule.last_success_at
                      and not rule.deletions_confirmed
-                     and all(m.state in ("synced", "tombstone") for m in mappings))
+                     and not rules_repo.has_pending(self.store, rule.id)
+                     # a target listing made after a clone was written, without the clone:
+                     # deleted by hand
+                     and not (reconciled and rules_repo.clone_missing(self.store, rule.id, target.id,
+                                                                      target_state.refreshed_at)))
         if unchanged and not dry_run:
             return RuleReport(rule.id, "unchanged")
+        mappings = rules_repo.mappings(self.store, rule.id)
+        target_keys = mirror.partner_keys(self.store, target.id) if reconciled else None
 
         view = RuleView(rule.id, rule.options, target.id, {c.id: c.name for c in sources})
         source_instances = {}
