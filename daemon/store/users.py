@@ -6,8 +6,6 @@ import functools
 import re
 from dataclasses import dataclass
 
-from werkzeug.security import check_password_hash, generate_password_hash
-
 from daemon.errors import NotFound, UsageError
 from daemon.store.db import Store, utcnow
 
@@ -20,6 +18,8 @@ MAX_PASSWORD = 1024
 def _dummy_hash() -> str:
     """A hash checked when the user does not exist, so a login for an unknown name takes as
     long as one for a known name. Made on first use: scrypt at import would slow every CLI call."""
+    from werkzeug.security import generate_password_hash
+
     return generate_password_hash("homecal-dummy-password-for-timing", method="scrypt")
 
 
@@ -55,6 +55,19 @@ def count(store: Store) -> int:
     return store.db["users"].count
 
 
+def _hash(password: str) -> str:
+    # Imported here: werkzeug costs ~40 ms to import, which every `homecal sync` would pay.
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(password, method="scrypt")
+
+
+def _check(hashed: str, password: str) -> bool:
+    from werkzeug.security import check_password_hash
+
+    return check_password_hash(hashed, password)
+
+
 def create(store: Store, username: str, password: str, *, is_admin: bool = False) -> User:
     username = validate_username(username)
     validate_password(password)
@@ -63,7 +76,7 @@ def create(store: Store, username: str, password: str, *, is_admin: bool = False
             raise UsageError(f"user {username!r} already exists")
         db["users"].insert({
             "username": username,
-            "password_hash": generate_password_hash(password, method="scrypt"),
+            "password_hash": _hash(password),
             "is_admin": int(is_admin),
             "created_at": utcnow(),
         })
@@ -86,9 +99,9 @@ def authenticate(store: Store, username: str, password: str) -> User | None:
     """The user if the password matches, else None (same work either way)."""
     rows = list(store.db["users"].rows_where("username = ?", [(username or "").strip()]))
     if not rows:
-        check_password_hash(_dummy_hash(), password or "")
+        _check(_dummy_hash(), password or "")
         return None
-    if not check_password_hash(rows[0]["password_hash"], password or ""):
+    if not _check(rows[0]["password_hash"], password or ""):
         return None
     return _user(rows[0])
 
@@ -99,6 +112,6 @@ def set_password(store: Store, user_id: int, password: str) -> User:
     with store.atomic() as db:
         db.execute(
             "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
-            [generate_password_hash(password, method="scrypt"), user_id],
+            [_hash(password), user_id],
         )
     return get(store, user_id)
