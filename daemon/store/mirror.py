@@ -99,7 +99,8 @@ def apply_changes(store: Store, calendar_id: int, changes: ChangeSet, tz: tzinfo
     """
     present = {i.id for i in changes.items} | set(changes.unchanged) | set(changes.skipped)
     db = store.db
-    before = item_count(store, calendar_id)
+    # Counted only for an empty full listing: a quiet refresh must not pay a scan of items.
+    before = item_count(store, calendar_id) if changes.full and not present else 0
     if changes.full and not present and before and not allow_empty:
         raise EmptySource(
             f"the calendar returned no events at all although homecal knew {before}; treated as a fault, "
