@@ -29,6 +29,7 @@ Decisions worth knowing before changing anything here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -598,8 +599,28 @@ def draft_to_ical(draft: Draft, uid: str, key: str, *, tz: tzinfo | None = None)
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
     cal.add_component(event)
-    cal.add_missing_timezones()
-    return cal.to_ical().decode("utf-8")
+    text = cal.to_ical().decode("utf-8")
+    zones = "".join(_vtimezone(tzid, start.year) for tzid in sorted(cal.get_missing_tzids()))
+    # The VTIMEZONEs go before the event, as RFC 5545 clients expect. Splicing cached text in
+    # rather than calling add_missing_timezones(): building and serialising a VTIMEZONE from
+    # zoneinfo took ~1.8 ms per zoned object, most of a copy's client-side time.
+    return text.replace("BEGIN:VEVENT\r\n", zones + "BEGIN:VEVENT\r\n", 1) if zones else text
+
+
+@functools.lru_cache(maxsize=64)
+def _vtimezone(tzid: str, year: int) -> str:
+    """The VTIMEZONE text for `tzid`, covering the year before `year` to 2038 or later.
+
+    homecal writes single instances inside its window, so a compact zone (a dozen transitions
+    instead of the default 68 years of them) is all a client needs; the smaller object is also
+    cheaper for the server to parse on every PUT.
+    """
+    try:
+        zone = icalendar.Timezone.from_tzid(
+            tzid, first_date=date(year - 1, 1, 1), last_date=date(max(2038, year + 5), 1, 1))
+    except ValueError:
+        return ""  # not a zone zoneinfo knows; _draft_value only lets named zones through
+    return zone.to_ical().decode("utf-8")
 
 
 def _draft_value(value: date, all_day: bool, tz: tzinfo | None) -> date:

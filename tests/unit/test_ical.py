@@ -754,3 +754,22 @@ def test_floating_draft_is_written_in_the_given_zone():
     fixed = Draft(kind="busy", summary="Busy", start=datetime(2027, 6, 10, 9, tzinfo=timezone(timedelta(hours=2))),
                   end=datetime(2027, 6, 10, 10, tzinfo=timezone(timedelta(hours=2))))
     assert "DTSTART:20270610T070000Z" in draft_to_ical(fixed, "u", "k")
+
+
+def test_written_vtimezones_come_before_the_event_and_give_the_right_offsets():
+    # Clients that don't know IANA names (or prefer the object's own zone) read the VTIMEZONE;
+    # it must match zoneinfo on both sides of the DST changes of the instance's year.
+    winter = Draft(kind="busy", summary="Busy", start=datetime(2027, 12, 6, 9, tzinfo=NY),
+                   end=datetime(2027, 12, 6, 17, tzinfo=BERLIN))
+    text = draft_to_ical(winter, "u", "k")
+    assert text.index("BEGIN:VTIMEZONE") < text.index("BEGIN:VEVENT")
+    cal = icalendar.Calendar.from_ical(text)
+    zones = {z["TZID"]: z.to_tz() for z in cal.walk("VTIMEZONE")}
+    assert sorted(zones) == ["America/New_York", "Europe/Berlin"]
+    for when in (datetime(2027, 3, 1, 9), datetime(2027, 7, 1, 9), datetime(2027, 12, 6, 9), datetime(2028, 7, 1, 9)):
+        for name, zone in zones.items():
+            assert zone.utcoffset(when) == ZoneInfo(name).utcoffset(when), (name, when)
+    # the second draft in the same zone reuses the zone text, and each object carries its own copy
+    again = draft_to_ical(Draft(kind="busy", summary="Busy", start=datetime(2027, 12, 7, 9, tzinfo=NY),
+                                end=datetime(2027, 12, 7, 10, tzinfo=NY)), "u2", "k2")
+    assert again.count("BEGIN:VTIMEZONE") == 1 and "TZID:America/New_York" in again
