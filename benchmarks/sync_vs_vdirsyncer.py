@@ -483,10 +483,25 @@ def count_http_requests():
     """Count every HTTP request sent in this process and the wall time spent waiting in them.
 
     caldav uses niquests (or requests); `counter[0]` is the number of requests, `counter[1]`
-    the seconds spent inside `Session.send` (the server's work plus the transfer).
+    the seconds spent inside `Session.send` (the server's work plus the transfer). homecal's
+    quiet-cycle probe (daemon.providers.dav_probe, http.client) is counted the same way, from
+    connecting to having read its few hundred bytes.
     """
     counter: list[float] = [0, 0.0]
     patched = []
+    from daemon.providers import dav_probe
+
+    probe_request = dav_probe.Probe._request
+
+    def timed_probe(self, *a, **kw):
+        counter[0] += 1
+        t0 = time.perf_counter()
+        try:
+            return probe_request(self, *a, **kw)
+        finally:
+            counter[1] += time.perf_counter() - t0
+
+    dav_probe.Probe._request = timed_probe
     for modname in ("niquests", "requests"):
         try:
             mod = __import__(modname)
@@ -509,6 +524,7 @@ def count_http_requests():
     finally:
         for mod, original in patched:
             mod.Session.send = original
+        dav_probe.Probe._request = probe_request
 
 
 @dataclass

@@ -24,20 +24,15 @@ Conventions (see the contract in daemon.providers.base):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
-from xml.sax.saxutils import escape
-
-import caldav
-from caldav.lib import error as dav_error
-from caldav.lib.http_sync import requests as _http
-from caldav.response import DAVResponse
-from lxml import etree
+from html import escape  # xml.sax.saxutils would pull in urllib.request (~3 ms)
 
 from daemon.errors import (
     AccessDenied,
@@ -49,7 +44,6 @@ from daemon.errors import (
     ProviderError,
     RateLimited,
 )
-from daemon.ical import MalformedEvent, draft_to_ical, instances_from_ical
 from daemon.models import (
     AccessMode,
     CalendarInfo,
@@ -60,6 +54,15 @@ from daemon.models import (
     Window,
 )
 from daemon.providers.base import Provider
+from daemon.providers.dav_probe import Probe, ServerRefused
+
+if TYPE_CHECKING:
+    import caldav
+    from caldav.response import DAVResponse
+
+# The caldav library (with niquests and lxml) and icalendar are imported where they are used,
+# not here: a quiet cycle needs neither (see dav_probe), and importing them is most of what a
+# no-change `homecal sync` would otherwise cost.
 
 log = logging.getLogger("homecal.caldav")
 
@@ -157,14 +160,23 @@ class CalDAVProvider(Provider):
         self.use_sync_collection = use_sync_collection
         self._preemptive = bool(username or password)
         self._challenge: str | None = None
-        self._client = caldav.DAVClient(
+        self._login = (username, password)
+        self._probe = Probe(username, password, timeout)
+
+    @functools.cached_property
+    def _client(self) -> caldav.DAVClient:
+        import caldav
+
+        username, password = self._login
+        client = caldav.DAVClient(
             url=self.url, username=username or None, password=password or None,
-            auth_type="basic" if self._preemptive else None, timeout=timeout,
+            auth_type="basic" if self._preemptive else None, timeout=self.timeout,
             # The engine owns retries and backoff; the library must not sleep in a sync cycle.
             rate_limit_handle=False,
             # No DNS SRV/TXT lookups behind the user's back: the URL is what they gave.
             enable_rfc6764=False)
-        self._client.session.hooks["response"].append(self._remember_challenge)
+        client.session.hooks["response"].append(self._remember_challenge)
+        return client
 
     # ------------------------------------------------------------------------ discovery
 
@@ -220,8 +232,12 @@ class CalDAVProvider(Provider):
             if listing is None:
                 listing = self._ctag_listing(cal, None)
         elif cursor.startswith(SYNC_PREFIX) and self.use_sync_collection:
+            token = cursor[len(SYNC_PREFIX):]
+            quiet = self._quietly(cal, lambda: self._probe.unchanged_since_token(cal, token))
+            if quiet is not None and not quiet.startswith("fake-"):
+                return ChangeSet(items=[], removed=[], cursor=SYNC_PREFIX + quiet, full=False)
             try:
-                listing = self._sync_listing(cal, cursor[len(SYNC_PREFIX):])
+                listing = self._sync_listing(cal, token)
             except _SyncUnsupported as err:
                 raise InvalidCursor(f"{cal}: the server no longer honours its sync token") from err
         elif cursor.startswith(CTAG_PREFIX):
@@ -230,8 +246,30 @@ class CalDAVProvider(Provider):
             raise InvalidCursor(f"{cal}: not a CalDAV cursor of this account")
         return self._assemble(cal, listing, window, known)
 
+    def _quietly(self, cal: str, probe: Callable[[], str | None]) -> str | None:
+        """Run a dav_probe question: its answer, or None when the full path must decide."""
+        if self._challenge is not None or not self._probe.usable_for(cal):
+            return None  # negotiated auth or a proxy: only the library does those
+        try:
+            return probe()
+        except ServerRefused as err:
+            raise self._status_error(err.status, f"listing of {cal}",
+                                     headers={"Retry-After": err.retry_after} if err.retry_after else None) from err
+        except TimeoutError as err:  # socket.timeout is TimeoutError since 3.10
+            raise ProviderError(f"CalDAV server {self.host} did not answer within {self.timeout:g} s "
+                                f"(listing of {cal})") from err
+        except OSError as err:
+            raise ProviderError(f"cannot reach CalDAV server {self.host} (listing of {cal}): "
+                                f"{type(err).__name__}") from err
+        except Exception as err:  # http.client protocol errors: let the full path look again
+            log.debug("quiet probe of %s failed with %s; taking the full path", cal, type(err).__name__)
+            return None
+
     def _sync_listing(self, cal: str, token: str | None) -> _Listing:
         """RFC 6578: every member (token None) or what changed since `token`."""
+        import caldav
+        from caldav.lib import error as dav_error
+
         if token is not None and token.startswith("fake-"):
             # The library's own stand-in token: it would silently list everything.
             raise InvalidCursor(f"{cal}: not a server sync token")
@@ -269,6 +307,8 @@ class CalDAVProvider(Provider):
     def _ctag_listing(self, cal: str, ctag: str | None) -> _Listing:
         """getctag probe, then a Depth-1 PROPFIND of every member's etag when it moved."""
         if ctag:
+            if self._quietly(cal, lambda: self._probe.unchanged_since_ctag(cal, ctag)) == ctag:
+                return _Listing({}, [], CTAG_PREFIX + ctag, full=False)
             probe = self._propfind(cal, _CTAG_PROPS, depth=0)
             current = probe[0].text(f"{_CS}getctag") if probe else None
             if current == ctag:
@@ -290,6 +330,8 @@ class CalDAVProvider(Provider):
         skip = set(unchanged)
         wanted = [h for h in listing.etags if h not in skip]
         found, gone = self._multiget(cal, wanted)
+        if found:  # parsing needs icalendar; a quiet answer should not pay for importing it
+            from daemon.ical import MalformedEvent, instances_from_ical
         items: list[Item] = []
         removed = list(listing.removed)
         skipped: list[str] = []
@@ -338,6 +380,8 @@ class CalDAVProvider(Provider):
     # ------------------------------------------------------------------------ writing
 
     def create(self, calendar_id: str, draft: Draft, key: str) -> EventRef:
+        from daemon.ical import draft_to_ical
+
         cal = _collection(calendar_id)
         uid = f"homecal-{key}"
         body = draft_to_ical(draft, uid, key, tz=self.tz)
@@ -367,6 +411,8 @@ class CalDAVProvider(Provider):
         raise PreconditionFailed(f"{href} kept changing while homecal wrote it; retried {_CREATE_ATTEMPTS} times")
 
     def update(self, ref: EventRef, draft: Draft, key: str) -> EventRef:
+        from daemon.ical import draft_to_ical
+
         href = _norm(ref.id)
         body = draft_to_ical(draft, f"homecal-{key}", key, tz=self.tz)
         return self._guard(f"update of {href}", lambda: self._update(ref, href, body), write=True)
@@ -392,6 +438,8 @@ class CalDAVProvider(Provider):
 
     def _put(self, href: str, body: str, headers: Mapping[str, str]) -> tuple[int, Mapping[str, str]]:
         """PUT our own text as it is (no SEQUENCE bump, no library rewriting)."""
+        from caldav.lib import error as dav_error
+
         try:
             resp = self._client.request(href, "PUT", body, {"Content-Type": "text/calendar; charset=utf-8",
                                                              **headers})
@@ -480,15 +528,19 @@ class CalDAVProvider(Provider):
                 return fn()
             except HomecalError:
                 raise
-            except dav_error.AuthorizationError as err:
-                if err.status == 401 and attempt == 1 and self._fall_back_to_negotiation():
-                    continue
-                raise self._translate(err, what, write) from err
             except Exception as err:
+                from caldav.lib import error as dav_error
+
+                if (isinstance(err, dav_error.AuthorizationError) and err.status == 401 and attempt == 1
+                        and self._fall_back_to_negotiation()):
+                    continue
                 raise self._translate(err, what, write) from err
         raise AssertionError("unreachable")
 
     def _translate(self, err: Exception, what: str, write: bool) -> HomecalError:
+        from caldav.lib import error as dav_error
+        from caldav.lib.http_sync import requests as _http
+
         if isinstance(err, dav_error.RateLimitError):
             return RateLimited(f"CalDAV server {self.host} asks homecal to slow down ({what})",
                                retry_after=err.retry_after_seconds)
@@ -521,11 +573,12 @@ class CalDAVProvider(Provider):
         if status in (429, 503):
             raw = (headers or {}).get("Retry-After")
             return RateLimited(f"CalDAV server {self.host} asks homecal to slow down ({what}, HTTP {status})",
-                               retry_after=dav_error.parse_retry_after(raw) if raw else None)
+                               retry_after=_retry_after(raw))
         return ProviderError(f"CalDAV {what} failed on {self.host}: HTTP {status}")
 
     def close(self) -> None:
-        self._client.close()
+        if "_client" in self.__dict__:  # never built when every question was a quiet probe
+            self._client.close()
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -563,7 +616,13 @@ def _status_code(text: str | None) -> int | None:
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
 
 
-def _parse_multistatus(tree: etree._Element, base: str) -> list[_Response]:
+def _retry_after(raw: str | None) -> float | None:
+    from caldav.lib import error as dav_error
+
+    return dav_error.parse_retry_after(raw) if raw else None
+
+
+def _parse_multistatus(tree: Any, base: str) -> list[_Response]:
     out: list[_Response] = []
     for resp in tree.iterchildren(f"{_D}response"):
         href = resp.findtext(f"{_D}href")

@@ -276,6 +276,84 @@ def test_a_no_change_call_in_ctag_mode_costs_one_request(proxied, put_source, ca
     assert proxy.methods() == ["PROPFIND"]
 
 
+
+QUIET_CYCLE = """
+import sys
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+from daemon.models import AccessMode, Window
+from daemon.providers.caldav import CalDAVProvider
+url, user, cal, cursor = sys.argv[1:5]
+p = CalDAVProvider(url=url, username=user, password="x", mode=AccessMode.READ_WRITE, tz=ZoneInfo("UTC"),
+                   use_sync_collection=cursor.startswith("sync:"))
+now = datetime.now(UTC)
+cs = p.changes(cal, cursor, Window(now - timedelta(days=1), now + timedelta(days=90)))
+p.close()
+print(cs.cursor == cursor, len(cs.items), len(cs.removed),
+      sorted(m for m in ("caldav", "niquests", "lxml", "icalendar") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("sync_collection", [True, False], ids=["sync-token", "ctag"])
+def test_a_quiet_cycle_loads_neither_the_caldav_library_nor_icalendar(
+        radicale, user, make_provider, calendar_id, put_source, sync_collection):
+    # Importing them is most of what a no-change `homecal sync` costs as a process (see
+    # docs/benchmarks.md); the quiet answer is read with the standard library instead.
+    import subprocess
+    import sys
+
+    put_source(calendar_id, event_ics("q1", datetime(2026, 3, 3, 9, tzinfo=UTC), datetime(2026, 3, 3, 10, tzinfo=UTC)))
+    cursor = make_provider(use_sync_collection=sync_collection).changes(calendar_id, None, WINDOW).cursor
+    out = subprocess.run([sys.executable, "-c", QUIET_CYCLE, radicale.url, user, calendar_id, cursor],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(maxsplit=3) == ["True", "0", "0", "[]\n"]
+
+
+def test_a_change_after_a_quiet_probe_is_listed_through_the_full_path(proxied, put_source, calendar_id):
+    proxy, make, cal = proxied
+    p = make()
+    cursor = p.changes(cal, None, WINDOW).cursor
+    put_source(calendar_id, event_ics("late", datetime(2026, 3, 4, 9, tzinfo=UTC), datetime(2026, 3, 4, 10, tzinfo=UTC)))
+    proxy.reset_count()
+    cs = make().changes(cal, cursor, WINDOW)
+    assert [i.id for i in cs.items] == [f"{cal}late.ics"] and cs.cursor != cursor
+    # the probe (which saw a change), the library's sync REPORT, one multiget
+    assert proxy.methods() == ["REPORT", "REPORT", "REPORT"]
+
+
+def test_a_digest_challenge_to_the_probe_falls_back_to_negotiation(proxied):
+    proxy, make, cal = proxied
+    cursor = make().changes(cal, None, WINDOW).cursor
+    proxy.fail(401, headers={"WWW-Authenticate": 'Digest realm="x", nonce="n", qop="auth"'})
+    cs = make().changes(cal, cursor, WINDOW)
+    assert cs.items == [] and cs.cursor == cursor
+
+
+def test_an_unreachable_or_slow_server_fails_the_probe_clearly(proxied):
+    proxy, make, cal = proxied
+    cursor = make().changes(cal, None, WINDOW).cursor
+    proxy.delay = 1.5
+    with pytest.raises(ProviderError, match="did not answer within 0.5 s"):
+        make(timeout=0.5).changes(cal, cursor, WINDOW)
+    proxy.delay = 0
+    gone = CalDAVProvider(url=f"http://127.0.0.1:{free_port()}/", username="u", password="p",
+                          mode=AccessMode.READ_WRITE, tz=TZ, timeout=2)
+    with pytest.raises(ProviderError, match=r"cannot reach CalDAV server 127\.0\.0\.1"):
+        gone.changes(f"http://127.0.0.1:{free_port()}/u/cal/", cursor, WINDOW)
+
+
+def test_the_probe_stands_aside_for_a_proxy_from_the_environment(monkeypatch):
+    from daemon.providers.dav_probe import Probe
+
+    probe = Probe("u", "p", 5)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert probe.usable_for("https://dav.example.org/cal/")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    assert not probe.usable_for("https://dav.example.org/cal/") and probe.usable_for("http://127.0.0.1/cal/")
+
+
 # ------------------------------------------------------------------------------ events
 
 
