@@ -74,11 +74,11 @@ def heartbeat(store: Store, stop: threading.Event) -> None:
 
 def sync_job(config: Config, store: Store, stop: threading.Event) -> None:
     """One sync cycle over every active rule; per-account failures are handled inside."""
-    from daemon.sync.cycle import engine_for
+    from daemon.sync.cycle import run_sync
 
     if stop.is_set():
         return
-    reports = engine_for(store, config).run(should_stop=stop.is_set)
+    reports = run_sync(store, config, should_stop=stop.is_set)
     changed = [r for r in reports if r.status not in ("unchanged",)]
     for r in changed:
         log.info("rule %s: %s (created %d, updated %d, deleted %d)%s", r.rule_id, r.status, r.created, r.updated,

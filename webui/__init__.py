@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 import daemon
 from daemon.config import Config
 from daemon.store import Store
-from webui import auth, dashboard, errors, health, security
+from webui import accounts, auth, calendar_view, dashboard, errors, feeds, health, rules, security, settings
 from webui.forms import LogoutForm
 from webui.state import WebState, install
 from webui.throttle import LoginThrottle
@@ -24,7 +24,8 @@ from webui.throttle import LoginThrottle
 __all__ = ["BLUEPRINTS", "create_app"]
 
 #: one blueprint per area of the UI, registered in this order
-BLUEPRINTS: list[Blueprint] = [auth.bp, dashboard.bp, health.bp]
+BLUEPRINTS: list[Blueprint] = [auth.bp, dashboard.bp, accounts.bp, rules.bp, calendar_view.bp, feeds.bp,
+                               settings.bp, health.bp]
 
 SECRET_KEY_META = "flask_secret_key"
 SESSION_LIFETIME = timedelta(days=14)

@@ -183,3 +183,18 @@ def m003_partner_index(db: Database) -> None:
     """The quiet-cycle check asks "is any clone missing from the target?" by partner key."""
     db["instances"].create_index(["calendar_id", "partner_key"])
     db["mappings"].create_index(["rule_id", "state"])
+
+
+@migration
+def m004_web_ui(db: Database) -> None:
+    """Per-user settings of the web UI and the secret of each user's free/busy feed.
+
+    The feed token is looked up by its SHA-256 (`feed_token_hash`, so a request costs one
+    indexed query and the token itself is never stored in the clear) and kept sealed as well,
+    so its owner can see the feed URL again.
+    """
+    users = db["users"]
+    users.add_column("working_hours", str)  # JSON: {"mon": ["09:00", "17:00"], ...}
+    users.add_column("feed_token_hash", str)
+    users.add_column("feed_token_sealed", bytes)
+    users.create_index(["feed_token_hash"], unique=True)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import tzinfo
 
 from daemon.config import Config
 from daemon.providers import make_provider
 from daemon.store.accounts import Account
 from daemon.store.db import Store
-from daemon.sync.engine import SyncEngine
+from daemon.sync.engine import RuleReport, SyncEngine
+
+#: One sync at a time per process: the scheduler's cycle and a "Sync now" from the web UI
+#: wait for each other instead of planning against the same rows at once. (Separate
+#: processes, e.g. `homecal sync` next to the daemon, are kept safe by the intent rows.)
+SYNC_LOCK = threading.Lock()
 
 
 def engine_for(store: Store, config: Config) -> SyncEngine:
@@ -16,3 +23,10 @@ def engine_for(store: Store, config: Config) -> SyncEngine:
         return make_provider(store, config, account, tz)
 
     return SyncEngine(store, config, provider_for)
+
+
+def run_sync(store: Store, config: Config, rule_ids: list[int] | None = None, *, dry_run: bool = False,
+             should_stop: Callable[[], bool] = lambda: False) -> list[RuleReport]:
+    """One engine run under SYNC_LOCK (a dry run takes it too: it refreshes the mirrors)."""
+    with SYNC_LOCK:
+        return engine_for(store, config).run(rule_ids, dry_run=dry_run, should_stop=should_stop)

@@ -111,6 +111,9 @@ def fill_every_sealed_column(store, marker: str) -> dict[str, list[str]]:
     user = users.create(store, "owner", "correct horse battery", is_admin=True)
     store.db["users"].update(user.id, {"email_sealed": store.seal("users", "email_sealed", user.id, f"{marker}-email@x")})
     store.meta_set_secret("smtp_password", f"{marker}-meta")
+    from daemon.store import feeds
+
+    feed_token = feeds.regenerate(store, user.id)
     with store.atomic() as db:
         db["accounts"].insert({"user_id": user.id, "kind": "caldav", "name": "work", "mode": "read-write",
                                "created_at": utcnow()})
@@ -133,7 +136,11 @@ def fill_every_sealed_column(store, marker: str) -> dict[str, list[str]]:
     accounts.save_calendars(store, local.id, [CalendarInfo("local", "home")])
     LocalProvider(store=store, account_id=local.id, name="home", mode=AccessMode.READ_WRITE, tz=timezone.utc) \
         .put_ics("local", "u2", f"BEGIN:VCALENDAR\r\nSUMMARY:{marker}-local\r\nEND:VCALENDAR\r\n")
-    return {"users": ["email_sealed"], "meta": ["value_sealed"], "accounts": ["config_sealed"],
+    # the feed token is random, so the marker cannot be inside it: reseal a marked value instead
+    assert feeds.user_for(store, feed_token) == user.id
+    store.db["users"].update(user.id, {"feed_token_sealed": store.seal("users", "feed_token_sealed", user.id,
+                                                                       f"{marker}-feed-token")})
+    return {"users": ["email_sealed", "feed_token_sealed"], "meta": ["value_sealed"], "accounts": ["config_sealed"],
             "instances": ["data_sealed"], "local_events": ["ics_sealed"]}
 
 
@@ -164,7 +171,7 @@ def test_rotate_key_reseals_everything(store, config):
 
     fill_every_sealed_column(store, "ROT")
     old_key = config.storage.key_path.read_text()
-    assert rotate_key(store) == 7  # 6 values + the key check
+    assert rotate_key(store) == 8  # 7 values + the key check
     store.close()
     assert config.storage.key_path.read_text() != old_key
     assert not pending_path(config.storage.key_path).exists()
@@ -172,6 +179,9 @@ def test_rotate_key_reseals_everything(store, config):
         open_store(config, env={"HOMECAL_KEY": old_key.strip()})
     s = open_store(config, env={})
     assert s.meta_get_secret("smtp_password") == "ROT-meta"
+    from daemon.store import feeds
+
+    assert feeds.token(s, 1) == "ROT-feed-token"
     s.close()
 
 
