@@ -80,6 +80,11 @@ def update_options(store: Store, rule_id: int, options: RuleOptions) -> None:
                      [options.to_json(), str(options.style), rule_id])
 
 
+def rename(store: Store, rule_id: int, name: str) -> None:
+    """Give a rule a label of its own ("" falls back to "rule N")."""
+    store.db.execute("UPDATE rules SET name = ? WHERE id = ?", [name, rule_id])
+
+
 def remove(store: Store, rule_id: int) -> None:
     with store.atomic() as db:
         db.execute("DELETE FROM mappings WHERE rule_id = ?", [rule_id])

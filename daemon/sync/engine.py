@@ -124,7 +124,38 @@ class SyncEngine:
                 provider.close()
         for acc_id in cycle.answered_accounts - set(cycle.failed_accounts):
             accounts_repo.record_success(self.store, acc_id)
+        if dry_run:
+            self._replan_after_dry_run(cycle)
         return reports
+
+    def preview(self, rule) -> RuleReport:
+        """A dry run of one rule that need not be saved (the web form's "Preview").
+
+        `rule` is anything shaped like `rules_repo.Rule`; an unsaved rule has id 0 (no
+        mappings: everything is a create), an edit of a saved rule keeps its id, so its
+        existing copies show as updates and deletions. Nothing is written but the mirror
+        refresh (and the account's health if a read fails, as any read would record).
+        """
+        now = self.now()
+        cycle = _Cycle(Window.around(now, self.config.sync.window_past_days, self.config.sync.window_future_days))
+        try:
+            return self._run_rule(rule, cycle, dry_run=True)
+        finally:
+            for provider in cycle.providers.values():
+                provider.close()
+            self._replan_after_dry_run(cycle)
+
+    def _replan_after_dry_run(self, cycle: _Cycle) -> None:
+        """A dry run folds source changes into the mirror without applying them; the saved
+        rules that read those calendars must plan on their next real run, not see a quiet
+        cycle and miss the change. Forgetting their signature is what forces that."""
+        changed = [cid for cid, s in cycle.calendars.items() if s.changed]
+        if not changed:
+            return
+        marks = ",".join("?" * len(changed))
+        self.store.db.execute(
+            "UPDATE rules SET last_counts = json_remove(last_counts, '$.signature') WHERE last_counts IS NOT NULL "
+            f"AND id IN (SELECT rule_id FROM rule_sources WHERE calendar_id IN ({marks}))", changed)
 
     def _stamp(self) -> str:
         """Timestamps the engine compares later come from its own clock, never the wall's."""
