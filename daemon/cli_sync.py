@@ -14,7 +14,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from daemon.config import Config
-from daemon.errors import HomecalError, NotFound, UsageError
+from daemon.errors import NotFound, UsageError
 from daemon.models import AccessMode, Style
 from daemon.store import Store, open_store
 from daemon.store import accounts as accounts_repo
@@ -73,19 +73,13 @@ def cmd_account_add(args: argparse.Namespace, config: Config) -> int:
         if not args.url:
             raise UsageError("account add ics needs --url")
         secret = {"url": args.url}  # feeds are read-only by nature; the gate refuses writes whatever the mode
+    from daemon import linking
+
     with _store(config) as store:
         owner = _owner(store, args.user)
-        account = accounts_repo.add(store, owner.id, args.kind, args.name, mode, secret)
-        try:
-            provider = _provider(store, config, account)
-            try:
-                cals = accounts_repo.save_calendars(store, account.id, provider.list_calendars())
-            finally:
-                provider.close()
-        except HomecalError:
-            # A link that does not work is not kept: nothing half-made stays behind.
-            accounts_repo.remove(store, account.id)
-            raise
+        # The credentials are tried before anything is stored: a link that does not work is
+        # not kept (shared with the web UI).
+        account, cals = linking.link(store, config, owner.id, args.kind, args.name, mode, secret)
     print(f"added {args.kind} account {account.name} (id {account.id}, {mode}) with {len(cals)} calendar(s):")
     for c in cals:
         print(f"  {c.id:>4}  {account.name}/{c.name}{'' if c.writable else '  (read-only)'}")

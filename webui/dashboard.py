@@ -1,15 +1,33 @@
-"""The home page ("/"): a welcome and, for now, the empty state of the account list.
+"""The dashboard ("/"): every account and rule of the user at a glance.
 
-Later issues fill it with accounts, rules and sync status.
+Healthy, syncing, paused by the deletion guard (with what would be deleted and a confirm
+button), needs re-link (with the button), last success, last error in plain words, next run.
+The facts come from daemon.health.user_overview, which is plain data and tested without Flask;
+this module only adds "is a sync running now" and lays them out.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import datetime, timezone
+
+from flask import Blueprint, g, render_template
+
+from daemon import access, health
+from daemon.sync.cycle import SYNC_LOCK
+from webui.accounts_forms import ButtonForm
+from webui.state import get_store
 
 bp = Blueprint("dashboard", __name__)
+
+#: pending deletions listed per paused rule; the rest is summed up ("and 12 more")
+MAX_PENDING_SHOWN = 50
 
 
 @bp.route("/")
 def index() -> str:
-    return render_template("index.html")
+    overview = health.user_overview(get_store(), g.user.id, datetime.now(timezone.utc),
+                                    syncing=SYNC_LOCK.locked())
+    return render_template("index.html", overview=overview, button_form=ButtonForm(),
+                           kind_labels=access.KIND_LABELS,
+                           mode_labels={m.value: label for m, label in access.MODE_LABELS.items()},
+                           max_pending=MAX_PENDING_SHOWN)

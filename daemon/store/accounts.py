@@ -74,6 +74,16 @@ def add(store: Store, user_id: int, kind: str, name: str, mode: AccessMode, secr
     return get(store, aid)
 
 
+def check_new_name(store: Store, user_id: int, name: str) -> str:
+    """The cleaned `name` if `add` would accept it for this user (to fail before a slow provider call)."""
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise UsageError("account name must be 1-64 letters, digits, spaces or . @ + - _")
+    if store.db.execute("SELECT 1 FROM accounts WHERE user_id = ? AND name = ?", [user_id, name]).fetchone():
+        raise UsageError(f"an account named {name!r} already exists")
+    return name
+
+
 def get(store: Store, account_id: int, user_id: int | None = None) -> Account:
     sql, args = "SELECT * FROM accounts WHERE id = ?", [account_id]
     if user_id is not None:
@@ -151,7 +161,10 @@ def save_calendars(store: Store, account_id: int, infos: list[CalendarInfo]) -> 
         for info in infos:
             db.execute(
                 "INSERT INTO calendars (account_id, remote_id, name, color, writable) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(account_id, remote_id) DO UPDATE SET name = excluded.name, color = excluded.color, "
+                # A colour already set (chosen in homecal, or listed before) is kept: a refresh
+                # must not undo the user's choice.
+                "ON CONFLICT(account_id, remote_id) DO UPDATE SET name = excluded.name, "
+                "color = coalesce(calendars.color, excluded.color), "
                 "writable = excluded.writable",
                 [account_id, info.remote_id, info.name, info.color, int(info.writable)])
     return calendars(store, account_id)
@@ -208,3 +221,24 @@ def set_calendar_flags(store: Store, calendar_id: int, **flags: bool) -> None:
         if key not in allowed:
             raise UsageError(f"unknown calendar setting {key}")
         store.db.execute(f"UPDATE calendars SET {key} = ? WHERE id = ?", [int(bool(value)), calendar_id])
+
+
+COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+
+def set_calendar_color(store: Store, calendar_id: int, color: str | None) -> None:
+    """Store the calendar's colour as #RRGGBB (None clears it)."""
+    if color is not None:
+        if not COLOR_RE.match(color.strip()):
+            raise UsageError("colour must be #RRGGBB")
+        color = color.strip().upper()
+    store.db.execute("UPDATE calendars SET color = ? WHERE id = ?", [color, calendar_id])
+
+
+def user_calendar(store: Store, calendar_id: int, user_id: int) -> Calendar:
+    """A calendar of one of `user_id`'s accounts; NotFound for anyone else's."""
+    rows = list(store.db.query("SELECT c.* FROM calendars c JOIN accounts a ON a.id = c.account_id "
+                               "WHERE c.id = ? AND a.user_id = ?", [calendar_id, user_id]))
+    if not rows:
+        raise NotFound(f"no calendar {calendar_id}")
+    return _calendar(rows[0])
