@@ -98,6 +98,12 @@ def explain(err: BaseException, settings: SmtpSettings) -> str:
         return f"The mail server refused the recipient address {refused}."
     if isinstance(err, smtplib.SMTPSenderRefused):
         return f"The mail server refused the sender address {err.sender} ({err.smtp_code} {_server_text(err)})."
+    if isinstance(err, TimeoutError) or (
+            # smtplib reports a read timeout as "Connection unexpectedly closed: timed out"
+            isinstance(err, smtplib.SMTPServerDisconnected) and "timed out" in str(err)):
+        hint = " A TLS port (like 465) stays silent until TLS starts: try security \"TLS\"." if (
+            settings.security != "tls" and settings.port == 465) else ""
+        return f"{where} did not answer within {settings.timeout:g} seconds.{hint}"
     if isinstance(err, smtplib.SMTPServerDisconnected):
         return (f"{where} closed the connection unexpectedly. Check that the security setting "
                 "matches the port (STARTTLS usually on 587, TLS on 465).")
@@ -113,10 +119,6 @@ def explain(err: BaseException, settings: SmtpSettings) -> str:
         return f"The server name {settings.host!r} could not be found. Check its spelling."
     if isinstance(err, ConnectionRefusedError):
         return f"{where} refused the connection. Check the server name and port, and that the mail server is running."
-    if isinstance(err, TimeoutError):
-        hint = " A TLS port (like 465) stays silent until TLS starts: try security \"TLS\"." if (
-            settings.security != "tls" and settings.port == 465) else ""
-        return f"{where} did not answer within {settings.timeout:g} seconds.{hint}"
     if isinstance(err, smtplib.SMTPException):
         return f"Sending failed: {err}."
     if isinstance(err, OSError):
