@@ -8,7 +8,8 @@ Applying a ChangeSet is one transaction, so a crash leaves the previous mirror i
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone, tzinfo
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.errors import HomecalError
@@ -148,3 +149,121 @@ def clear(store: Store, calendar_id: int) -> None:
     with store.atomic() as db:
         db.execute("DELETE FROM instances WHERE calendar_id = ?", [calendar_id])
         db.execute("DELETE FROM items WHERE calendar_id = ?", [calendar_id])
+
+
+# -- range reads for the calendar view and the free/busy feed ----------------------------
+#
+# A calendar view shows a few days of many calendars; a feed lists busy times only. Both
+# select by time range on the plain columns, so only the rows they show are unsealed (the
+# feed unseals nothing at all).
+
+#: Is this row a copy homecal wrote? Its marker was read back (partner_key) or a rule's
+#: mapping names its item as the written target (the loop guard's two sides).
+_CLONE_SQL = ("(i.partner_key IS NOT NULL OR EXISTS (SELECT 1 FROM mappings m WHERE "
+              "m.target_calendar_id = i.calendar_id AND m.target_id = i.item_id))")
+
+
+@dataclass(frozen=True)
+class MirrorEntry:
+    """One mirrored instance with where it lives: its row id and calendar, and whether homecal wrote it."""
+
+    id: int
+    calendar_id: int
+    clone: bool
+    instance: Instance
+
+
+@dataclass(frozen=True)
+class BusyRow:
+    """The plain columns of an instance that blocks time: no sealed detail is read."""
+
+    calendar_id: int
+    start_utc: datetime
+    end_utc: datetime
+    all_day: bool
+
+
+def _range_sql(calendar_ids: list[int], start: datetime, end: datetime,
+               all_day_margin: timedelta = timedelta(0)) -> tuple[str, list]:
+    """WHERE clause for rows of `calendar_ids` overlapping [start, end).
+
+    An instance that starts before the range and ends inside (or after) it overlaps too;
+    one that ends exactly at `start` does not. Bounds are compared as the same UTC ISO text
+    the rows were written with. All-day rows may be matched `all_day_margin` wider: their
+    UTC times are the midnights of the zone they were synced in.
+    """
+    marks = ",".join("?" * len(calendar_ids))
+    sql = f"i.calendar_id IN ({marks}) AND i.start_utc < ? AND i.end_utc > ?"
+    args = [*calendar_ids, _utc_text(end), _utc_text(start)]
+    if all_day_margin:
+        sql = (f"i.calendar_id IN ({marks}) AND ((i.all_day = 0 AND i.start_utc < ? AND i.end_utc > ?) "
+               "OR (i.all_day = 1 AND i.start_utc < ? AND i.end_utc > ?))")
+        args += [_utc_text(end + all_day_margin), _utc_text(start - all_day_margin)]
+    return sql, args
+
+
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def instances_between(store: Store, calendar_ids: list[int], start: datetime, end: datetime, *,
+                      clones: bool = True, all_day_margin: timedelta = timedelta(0)) -> list[MirrorEntry]:
+    """The instances of `calendar_ids` overlapping [start, end), in start order.
+
+    Only the selected rows are unsealed. `clones=False` leaves out copies homecal wrote
+    without unsealing them. `all_day_margin` widens the range for all-day rows only (a
+    view in another zone than the sync's still finds its all-day events).
+    """
+    if not calendar_ids:
+        return []
+    where, args = _range_sql(calendar_ids, start, end, all_day_margin)
+    if not clones:
+        where += f" AND NOT {_CLONE_SQL}"
+    rows = store.db.execute(f"SELECT i.*, {_CLONE_SQL} AS is_clone FROM instances i WHERE {where} "
+                            "ORDER BY i.start_utc, i.id", args)
+    cols = [c[0] for c in rows.description]
+    out = []
+    for values in rows.fetchall():
+        row = dict(zip(cols, values, strict=True))
+        out.append(MirrorEntry(row["id"], row["calendar_id"], bool(row["is_clone"]), _row_to_instance(store, row)))
+    return out
+
+
+def count_clones_between(store: Store, calendar_ids: list[int], start: datetime, end: datetime) -> int:
+    """How many copies homecal wrote overlap [start, end) (what a "show copies" toggle would add)."""
+    if not calendar_ids:
+        return 0
+    where, args = _range_sql(calendar_ids, start, end)
+    return store.db.execute(f"SELECT count(*) FROM instances i WHERE {where} AND {_CLONE_SQL}", args).fetchone()[0]
+
+
+def entry(store: Store, entry_id: int, calendar_ids: list[int]) -> MirrorEntry | None:
+    """One instance by row id, only if it belongs to one of `calendar_ids` (the caller's own)."""
+    if not calendar_ids:
+        return None
+    marks = ",".join("?" * len(calendar_ids))
+    rows = store.db.execute(f"SELECT i.*, {_CLONE_SQL} AS is_clone FROM instances i "
+                            f"WHERE i.id = ? AND i.calendar_id IN ({marks})", [entry_id, *calendar_ids])
+    cols = [c[0] for c in rows.description]
+    values = rows.fetchone()
+    if values is None:
+        return None
+    row = dict(zip(cols, values, strict=True))
+    return MirrorEntry(row["id"], row["calendar_id"], bool(row["is_clone"]), _row_to_instance(store, row))
+
+
+def busy_between(store: Store, calendar_ids: list[int], start: datetime, end: datetime) -> list[BusyRow]:
+    """Time the owner of `calendar_ids` is busy in [start, end), from plain columns only.
+
+    Left out: transparent (free), cancelled and declined instances, and copies homecal
+    wrote (they would count the same meeting twice).
+    """
+    if not calendar_ids:
+        return []
+    where, args = _range_sql(calendar_ids, start, end)
+    rows = store.db.execute(
+        f"SELECT i.calendar_id, i.start_utc, i.end_utc, i.all_day FROM instances i WHERE {where} "
+        "AND i.transparent = 0 AND coalesce(i.status, 'confirmed') != 'cancelled' AND i.declined = 0 "
+        f"AND NOT {_CLONE_SQL} ORDER BY i.start_utc, i.end_utc", args)
+    return [BusyRow(r[0], datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2]), bool(r[3]))
+            for r in rows.fetchall()]
