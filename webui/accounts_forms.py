@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, PasswordField, RadioField, StringField
+from wtforms import BooleanField, Field, PasswordField, RadioField, SelectChoice, StringField
 from wtforms.fields import ColorField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -31,8 +31,17 @@ def _account_name(form: FlaskForm, field: Field) -> None:
         raise ValidationError("Use 1 to 64 letters, digits, spaces or . @ + - _ (starting with a letter or digit).")
 
 
-def _mode_choices(kind: str) -> list[tuple[str, str]]:
-    return [(m.value, access.MODE_LABELS[m]) for m in access.modes_for(kind)]
+def _mode_choices(kind: str) -> list[SelectChoice]:
+    return [SelectChoice(m.value, access.MODE_LABELS[m]) for m in access.modes_for(kind)]
+
+
+def _preset_choices() -> list[SelectChoice]:
+    # The hints ride along as data attributes for static/accounts.js; without it the server
+    # renders the chosen preset's hints after a submit.
+    return [SelectChoice(p.key, p.label, render_kw={"data-url-hint": p.url_hint, "data-label": p.label,
+                                                     "data-username-hint": p.username_hint,
+                                                     "data-password-hint": p.password_hint})
+            for p in PRESETS.values()]
 
 
 def split_emails(text: str | None) -> list[str]:
@@ -52,7 +61,7 @@ def _name_field() -> StringField:
 
 
 class CalDAVForm(FlaskForm):
-    preset = RadioField("Provider", choices=[(p.key, p.label) for p in PRESETS.values()], default="other")
+    preset = RadioField("Provider", choices=_preset_choices(), default="other")
     name = _name_field()
     url = StringField("Server address", validators=[Optional(), Length(max=2000)],
                       render_kw={"inputmode": "url", "autocapitalize": "none", "spellcheck": "false"})
