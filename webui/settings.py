@@ -25,6 +25,7 @@ from webui import users_admin
 from webui.forms import as_sentence
 from webui.sessions import login_user
 from webui.settings_forms import (
+    SECURITY_LABELS,
     ConfirmForm,
     PasswordChangeForm,
     ProfileForm,
@@ -167,7 +168,7 @@ def _render_mail(smtp_form: SmtpForm | None = None, test_form: TestMailForm | No
         config_file=config.source,
         smtp_form=smtp_form, test_form=test_form, test_error=test_error,
         reset_form=ConfirmForm(formdata=None),
-        security_labels=dict(SmtpForm.security.kwargs["choices"]),
+        security_labels=dict(SECURITY_LABELS),
     )
 
 

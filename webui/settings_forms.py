@@ -18,8 +18,16 @@ from daemon.store import settings as global_settings
 from daemon.store import users
 from webui.forms import as_sentence
 
-DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
-             "sat": "Saturday", "sun": "Sunday"}
+try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice; 3.4 drops them
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - older WTForms
+    SelectChoice = None  # type: ignore[assignment,misc]
+
+
+def choices(pairs: list[tuple[str, str]]) -> list:
+    """(value, label) pairs in the form the installed WTForms wants."""
+    return [SelectChoice(value, label) for value, label in pairs] if SelectChoice else list(pairs)
+
 
 SECURITY_LABELS = [
     ("starttls", "STARTTLS (usually port 587)"),
@@ -63,7 +71,7 @@ class ProfileForm(FlaskForm):
 
     def set_zone_choices(self, current: str) -> None:
         zones = sorted(users.time_zones() | {current})
-        self.timezone.choices = [(z, z.replace("_", " ")) for z in zones]
+        self.timezone.choices = choices([(z, z.replace("_", " ")) for z in zones])
 
 
 class DayForm(Form):
@@ -139,7 +147,7 @@ class SmtpForm(FlaskForm):
         "Port", validators=[InputRequired("Enter the port."), NumberRange(1, 65535, "The port must be between 1 and 65535.")],
         render_kw={"inputmode": "numeric"},
     )
-    security = SelectField("Security", choices=SECURITY_LABELS)
+    security = SelectField("Security", choices=choices(SECURITY_LABELS))
     username = StringField(
         "User name", validators=[Length(max=254)], description="Empty: send without logging in.",
         render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none"},
