@@ -34,6 +34,7 @@ from webui.rules_text import (
     options_words,
     report_summary,
     rule_label,
+    source_came_back_empty,
     style_words,
 )
 from webui.security import safe_next
@@ -69,7 +70,7 @@ def _summary(rule: Rule, cals: Calendars) -> dict:
         "last_success": previews.format_stamp(rule.last_success_at, _tz()),
         "next_run": previews.format_stamp(rule.next_run_at, _tz()) if rule.state != "paused-deletions" else "",
         "counts": counts_words(counts, empty="nothing changed") if rule.last_run_at else "",
-        "last_error": last_error_words(rule, cals),
+        "last_error": last_error_words(rule, cals), "emptied": source_came_back_empty(rule),
     }
 
 

@@ -91,13 +91,18 @@ def options_words(options: RuleOptions) -> list[str]:
 
 
 def last_error_words(rule: Rule, cals: Calendars) -> str:
-    """The rule's last error for a page (the paused message names the web's way to confirm)."""
-    if rule.state == "paused-deletions":
-        n = len(rule.pending_deletions)
-        return f"Paused: it would delete {n} event{'s' if n != 1 else ''}. Review and confirm on the rule's page."
-    if not rule.last_error:
-        return ""
-    return plain_error(rule.last_error, cals.labels)
+    """The rule's last error in the words the dashboard uses, with the failing calendar named."""
+    return plain_error(rule.last_error, cals.labels) if rule.last_error else ""
+
+
+#: the mirror's EmptySource message: a source came back empty; only the user can say it was emptied
+_EMPTIED = "returned no events at all"
+
+
+def source_came_back_empty(rule: Rule) -> bool:
+    """Is the rule stopped because a source listed no events at all? Confirming (like
+    `homecal rule confirm-deletions`) lets the next sync accept the empty calendar."""
+    return rule.state != "paused-deletions" and _EMPTIED in (rule.last_error or "")
 
 
 def report_summary(report: RuleReport, label: str, cals: Calendars) -> tuple[str, str]:

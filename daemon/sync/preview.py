@@ -154,19 +154,24 @@ def describe(report: RuleReport, tz: tzinfo, known: Known | None = None,
     return preview
 
 
-_SOURCE_RE = re.compile(r"source (\d+): ")
+_SOURCE_RE = re.compile(r"(?:^|; )source (\d+): ")
+_NOT_SYNCED = "not synced, nothing deleted: "
 
 
 def plain_error(message: str, labels: dict[int, str]) -> str:
-    """The engine's error text with calendar ids replaced by their names."""
-    message = message.removeprefix("not synced, nothing deleted: ")
+    """The engine's error text in plain words, each unreadable source named.
 
-    def name(m: re.Match[str]) -> str:
-        label = labels.get(int(m.group(1)))
-        return f"{label} could not be read: " if label else m.group(0)
+    The wording comes from `daemon.health.plain_error`, so the rules pages say what the
+    dashboard says; this adds which calendar ("source 3" in the engine's text) failed.
+    """
+    from daemon.health import plain_error as plain  # health loads the runtime: only when needed
 
-    message = _SOURCE_RE.sub(name, message)
-    return message[:1].upper() + message[1:]
+    parts = _SOURCE_RE.split(message.removeprefix(_NOT_SYNCED))
+    if len(parts) < 3:
+        return plain(message) or ""
+    sentences = [f"{labels.get(int(cid), f'Calendar {cid}')} could not be read: {plain(err) or ''}"
+                 for cid, err in zip(parts[1::2], parts[2::2], strict=True)]
+    return " ".join(sentences)
 
 
 # -- with the store ----------------------------------------------------------------------------

@@ -347,3 +347,17 @@ def test_sync_now_goes_back_only_to_a_safe_next(client, auth, store, owner):
     add_rule(store, owner)
     assert client.post("/rules/sync", data={"csrf_token": token, "next": "https://evil.example/"}).location == "/rules/"
     assert client.post("/rules/sync", data={"csrf_token": token, "next": "/calendar/"}).location == "/calendar/"
+
+
+def test_a_source_that_came_back_empty_can_be_confirmed_from_the_rule_page(client, auth, store, owner):
+    rule = add_rule(store, owner)
+    rules_repo.record_run(store, rule.id, state="error", error=(
+        f"not synced, nothing deleted: source {owner.A.id}: the calendar returned no events at all although "
+        "homecal knew 4; treated as a fault, nothing deleted (confirm with `homecal rule confirm-deletions`)"))
+    detail = text(client.get(f"/rules/{rule.id}"))
+    assert "A source calendar came back empty" in detail
+    assert "A / A could not be read: A calendar came back empty although it had events" in detail
+    token = auth.csrf_token(f"/rules/{rule.id}")
+    client.post(f"/rules/{rule.id}/confirm-deletions", data={"csrf_token": token})
+    confirmed = rules_repo.get(store, rule.id)
+    assert confirmed.deletions_confirmed and confirmed.last_error is None
