@@ -110,8 +110,12 @@ def _place(today: date) -> tuple[Place, DateForm]:
     if view not in layout.VIEWS:
         view = layout.DEFAULT_VIEW
     anchor = today
-    if form.date.data and form.validate():
-        anchor = _parse_date(form.date.data)
+    if form.date.data:
+        if form.validate():
+            anchor = _parse_date(form.date.data)
+        else:
+            # A date input would blank a value it cannot read; a text input shows what was typed.
+            form.date.render_kw = {**(form.date.render_kw or {}), "type": "text"}
     return Place(view, anchor, request.args.get("clones") == "1"), form
 
 
