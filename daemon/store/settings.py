@@ -208,9 +208,17 @@ def validate_public_url(url: str) -> str:
     return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
 
 
+def configured_public_url(config: Config, store: Store) -> str:
+    """The public URL an admin set (web UI first, then config file), or "" when nobody did.
+
+    For code that has a better fallback than http://HOST:PORT, e.g. a web page building a
+    link from the URL the browser used."""
+    return (store.meta_get(PUBLIC_URL_KEY) or config.server.public_url).rstrip("/")
+
+
 def effective_public_url(config: Config, store: Store) -> str:
-    """Where users and visitors reach homecal, without a trailing slash."""
-    return store.meta_get(PUBLIC_URL_KEY) or config.server.base_url
+    """Where users and visitors reach homecal, without a trailing slash (mail, alerts)."""
+    return configured_public_url(config, store) or config.server.base_url
 
 
 def public_url_source(config: Config, store: Store) -> str:

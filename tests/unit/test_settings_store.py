@@ -131,12 +131,13 @@ def test_public_urls_with_tricks_are_refused(url: str) -> None:
 
 def test_the_public_url_falls_back_from_ui_to_file_to_default(config, store) -> None:
     assert st.effective_public_url(config, store) == "http://127.0.0.1:8400"
+    assert st.configured_public_url(config, store) == ""  # nobody set one
     assert st.public_url_source(config, store) == st.FROM_DEFAULT
     cfg = with_overrides(config, server={"public_url": "https://file.example.org/"})
     assert st.effective_public_url(cfg, store) == "https://file.example.org"
     assert st.public_url_source(cfg, store) == st.FROM_FILE
     st.save_public_url(store, "https://ui.example.org")
-    assert st.effective_public_url(cfg, store) == "https://ui.example.org"
+    assert st.effective_public_url(cfg, store) == st.configured_public_url(cfg, store) == "https://ui.example.org"
     assert st.public_url_source(cfg, store) == st.FROM_UI
     st.save_public_url(store, "")
     assert st.effective_public_url(cfg, store) == "https://file.example.org"
