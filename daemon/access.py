@@ -79,6 +79,14 @@ class ModeInfo:
     scope_note: str
 
 
+def mode_label(kind: str, mode: AccessMode | str) -> str:
+    """The mode's name for this kind: a feed "linked read-write" is only ever read, so say so."""
+    mode = AccessMode(mode)
+    if kind == "ics" and mode == AccessMode.READ_WRITE:
+        return "Full details (read only)"
+    return MODE_LABELS[mode]
+
+
 def scopes(kind: str, mode: AccessMode | str) -> tuple[str, ...]:
     """The exact provider scopes homecal requests for `kind` linked in `mode` (empty: none)."""
     mode = AccessMode(mode)
@@ -133,7 +141,7 @@ def describe(kind: str, mode: AccessMode | str) -> ModeInfo:
         raise UsageError(f"unknown account kind {kind!r}")
     if mode not in modes_for(kind):
         raise UsageError(f"a {KIND_LABELS[kind]} cannot be linked {mode}")
-    return ModeInfo(kind=kind, mode=mode, label=MODE_LABELS[mode], sees=_sees(kind, mode), does=_does(kind, mode),
+    return ModeInfo(kind=kind, mode=mode, label=mode_label(kind, mode), sees=_sees(kind, mode), does=_does(kind, mode),
                     scopes=scopes(kind, mode), scope_note=_NO_SCOPE_NOTES.get(kind, ""))
 
 

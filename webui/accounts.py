@@ -74,7 +74,7 @@ def index() -> str:
     for cal in accounts.calendars(store, user_id=g.user.id):
         by_account.setdefault(cal.account_id, []).append(cal)
     return render_template("accounts/index.html", accounts=overview.accounts, calendars=by_account,
-                           kind_labels=access.KIND_LABELS, mode_labels={m.value: l for m, l in access.MODE_LABELS.items()},
+                           kind_labels=access.KIND_LABELS, mode_label=access.mode_label,
                            button_form=ButtonForm())
 
 

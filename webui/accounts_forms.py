@@ -32,7 +32,7 @@ def _account_name(form: FlaskForm, field: Field) -> None:
 
 
 def _mode_choices(kind: str) -> list[SelectChoice]:
-    return [SelectChoice(m.value, access.MODE_LABELS[m]) for m in access.modes_for(kind)]
+    return [SelectChoice(m.value, access.mode_label(kind, m)) for m in access.modes_for(kind)]
 
 
 def _preset_choices() -> list[SelectChoice]:

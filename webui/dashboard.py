@@ -29,5 +29,5 @@ def index() -> str:
                                     syncing=SYNC_LOCK.locked())
     return render_template("index.html", overview=overview, button_form=ButtonForm(),
                            kind_labels=access.KIND_LABELS,
-                           mode_labels={m.value: label for m, label in access.MODE_LABELS.items()},
+                           mode_label=access.mode_label,
                            max_pending=MAX_PENDING_SHOWN)

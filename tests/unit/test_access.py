@@ -74,3 +74,10 @@ def test_unknown_kinds_are_refused() -> None:
         access.describe("myspace", RW)
     with pytest.raises(ValueError):
         access.scopes("google", "root")
+
+
+def test_a_feed_is_never_called_read_write() -> None:
+    assert access.mode_label("ics", RW) == "Full details (read only)"
+    assert access.describe("ics", RW).label == "Full details (read only)"
+    assert access.mode_label("caldav", RW) == "Read and write"
+    assert access.mode_label("google", "free-busy") == "Free/busy only"

@@ -241,7 +241,9 @@ def test_linking_a_feed_reads_it_first(client, auth, logged_in, store, feed_serv
     assert (account.kind, account.mode) == ("ics", AccessMode.FREE_BUSY)
     [cal] = accounts.calendars(store, account.id)
     assert cal.name == "Holidays" and not cal.writable
-    assert "No (read-only)" in text(client.get("/accounts/"))
+    page = text(client.get("/accounts/"))
+    assert "No (read-only)" in page and "Free/busy only" in page
+    assert "Full details (read only)" in text(client.get("/accounts/add/feed"))
 
 
 def test_a_broken_feed_keeps_nothing(client, auth, logged_in, store, feed_server) -> None:
