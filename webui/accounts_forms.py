@@ -111,7 +111,8 @@ class CalendarForm(FlaskForm):
                                      description="Events here make you busy for booking links.")
     color = ColorField("Colour", validators=[DataRequired("Choose a colour.")],
                        description="How this calendar's events look in the calendar view.")
-    extended_permission = BooleanField("Let homecal edit and delete events it did not create")
+    extended_permission = BooleanField("Let homecal edit and delete events it did not create",
+                                       render_kw={"aria-describedby": "extended-warning"})
     confirm_extended = BooleanField("I understand: homecal may change or delete my own events in this calendar")
 
     def validate_color(self, field: Field) -> None:
