@@ -234,4 +234,5 @@ class ResetPasswordForm(FlaskForm):
 
 
 class RemoveUserForm(FlaskForm):
-    confirm = BooleanField("Yes, remove this user", validators=[DataRequired("Tick the box to confirm.")])
+    # Not named "confirm": the password form on the same page has a field of that name (and id).
+    confirm_remove = BooleanField("Yes, remove this user", validators=[DataRequired("Tick the box to confirm.")])

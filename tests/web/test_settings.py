@@ -392,12 +392,14 @@ def test_a_post_without_csrf_token_is_refused(client, auth, store, admin, path) 
     assert users.authenticate(store, "admin", ADMIN_PASSWORD) is not None
 
 
-def test_settings_pages_are_accessible_in_structure(client, auth) -> None:
+def test_settings_pages_are_accessible_in_structure(client, auth, member) -> None:
     auth.login()
     for path in ("/settings/", "/settings/working-hours", "/settings/password", "/settings/mail",
-                 "/settings/public-url", "/settings/users", "/settings/users/1"):
+                 "/settings/public-url", "/settings/users", "/settings/users/1", f"/settings/users/{member.id}"):
         html = client.get(path).get_data(as_text=True)
         assert html.count("<h1>") == 1, path
+        ids = re.findall(r'\bid="([^"]+)"', html)
+        assert len(ids) == len(set(ids)), (path, sorted(i for i in ids if ids.count(i) > 1))
         levels = [int(n) for n in re.findall(r"<h([1-6])", html)]
         assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), (path, levels)  # no skipped level
         for input_id in re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', html):

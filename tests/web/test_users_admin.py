@@ -140,7 +140,7 @@ def test_the_last_admin_cannot_demote_or_remove_themselves(client, auth, store, 
     # Direct POSTs are refused too.
     page = _text(_post(client, auth, f"/settings/users/{admin.id}/revoke-admin"))
     assert "Admin is the only admin; make another user admin first." in page
-    page = _text(_post(client, auth, f"/settings/users/{admin.id}/remove", {"confirm": "y"}))
+    page = _text(_post(client, auth, f"/settings/users/{admin.id}/remove", {"confirm_remove": "y"}))
     assert "Admin is the only admin and cannot be removed." in page
     assert users.get(store, admin.id).is_admin
 
@@ -161,7 +161,7 @@ def test_removing_a_user_who_owns_nothing(app, client, auth, store, member, make
     page = _text(_post(client, auth, f"/settings/users/{member.id}/remove", {}))
     assert "Tick the box to confirm." in page
     assert users.all_users(store)[-1].username == "member"
-    response = _post(client, auth, f"/settings/users/{member.id}/remove", {"confirm": "y"})
+    response = _post(client, auth, f"/settings/users/{member.id}/remove", {"confirm_remove": "y"})
     assert response.status_code == 302
     assert "User member was removed." in _text(client.get(response.location))
     assert [u.username for u in users.all_users(store)] == ["admin"]
@@ -179,7 +179,7 @@ def test_a_user_who_owns_something_is_explained_not_removed(client, auth, store,
     page = _text(client.get(f"/settings/users/{member.id}"))
     assert "member still owns 2 calendar accounts." in page
     assert f"/settings/users/{member.id}/remove" not in page
-    page = _text(_post(client, auth, f"/settings/users/{member.id}/remove", {"confirm": "y"}))
+    page = _text(_post(client, auth, f"/settings/users/{member.id}/remove", {"confirm_remove": "y"}))
     assert "member still owns 2 calendar accounts. Ask them to remove those first" in page
     assert any(u.username == "member" for u in users.all_users(store))
 
@@ -188,7 +188,7 @@ def test_unknown_user_ids_are_404(client, auth) -> None:
     auth.login()
     assert client.get("/settings/users/999").status_code == 404
     for action in ("password", "grant-admin", "revoke-admin", "remove"):
-        assert _post(client, auth, f"/settings/users/999/{action}", {"confirm": "y"}).status_code == 404
+        assert _post(client, auth, f"/settings/users/999/{action}", {"confirm_remove": "y"}).status_code == 404
 
 
 def test_members_get_404_for_every_admin_url_and_action(client, auth, store, admin, member) -> None:
@@ -198,7 +198,7 @@ def test_members_get_404_for_every_admin_url_and_action(client, auth, store, adm
     for user_id in (admin.id, member.id):
         assert client.get(f"/settings/users/{user_id}").status_code == 404
         for action, data in [("password", {"password": "taken over 12345", "confirm": "taken over 12345"}),
-                             ("grant-admin", {}), ("revoke-admin", {}), ("remove", {"confirm": "y"})]:
+                             ("grant-admin", {}), ("revoke-admin", {}), ("remove", {"confirm_remove": "y"})]:
             response = _post(client, auth, f"/settings/users/{user_id}/{action}", data)
             assert response.status_code == 404, (user_id, action)
     assert client.get("/settings/users").status_code == 404
