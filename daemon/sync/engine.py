@@ -124,8 +124,7 @@ class SyncEngine:
                 provider.close()
         for acc_id in cycle.answered_accounts - set(cycle.failed_accounts):
             accounts_repo.record_success(self.store, acc_id)
-        if dry_run:
-            self._replan_after_dry_run(cycle)
+        self._replan_others(cycle, ran=set() if dry_run else {r.rule_id for r in reports})
         return reports
 
     def preview(self, rule) -> RuleReport:
@@ -143,19 +142,23 @@ class SyncEngine:
         finally:
             for provider in cycle.providers.values():
                 provider.close()
-            self._replan_after_dry_run(cycle)
+            self._replan_others(cycle, ran=set())
 
-    def _replan_after_dry_run(self, cycle: _Cycle) -> None:
-        """A dry run folds source changes into the mirror without applying them; the saved
-        rules that read those calendars must plan on their next real run, not see a quiet
-        cycle and miss the change. Forgetting their signature is what forces that."""
+    def _replan_others(self, cycle: _Cycle, ran: set[int]) -> None:
+        """Source changes folded into the mirror by this run must still reach every saved rule
+        that reads those calendars and did not apply them now: rules left out by `sync --rule`
+        or a one-rule "Sync now", and every rule after a dry run or preview. Their next real
+        run must plan, not see a quiet cycle and miss the change; forgetting their signature
+        is what forces that."""
         changed = [cid for cid, s in cycle.calendars.items() if s.changed]
         if not changed:
             return
         marks = ",".join("?" * len(changed))
+        skip = sorted(ran)
         self.store.db.execute(
             "UPDATE rules SET last_counts = json_remove(last_counts, '$.signature') WHERE last_counts IS NOT NULL "
-            f"AND id IN (SELECT rule_id FROM rule_sources WHERE calendar_id IN ({marks}))", changed)
+            f"AND id IN (SELECT rule_id FROM rule_sources WHERE calendar_id IN ({marks}))"
+            + (f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""), [*changed, *skip])
 
     def _stamp(self) -> str:
         """Timestamps the engine compares later come from its own clock, never the wall's."""

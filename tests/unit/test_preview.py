@@ -86,7 +86,7 @@ def test_an_unreadable_source_is_named_in_plain_words():
 def env(store, config):
     owner = users.create(store, "owner", "correct horse battery", is_admin=True)
     cals = {}
-    for name in ("A", "B"):
+    for name in ("A", "B", "C"):
         acc = accounts.add(store, owner.id, "local", name, AccessMode.READ_WRITE, {})
         cals[name] = accounts.save_calendars(store, acc.id, [CalendarInfo("local", name)])[0]
     cfg = with_overrides(config, sync={"max_deletions": 50})
@@ -191,3 +191,17 @@ def test_a_copy_whose_source_is_gone_is_named_as_the_target_shows_it(env):
     assert result.counts["deleted"] == 1
     assert (result.deleted[0].title, result.deleted[0].when) == (
         "[Lunch]", preview.format_span(soon(2), soon(2, 16), NY))
+
+
+def test_a_change_read_by_one_rule_is_still_synced_by_another_rule_of_the_same_source(env):
+    # `homecal sync --rule 1` (or a one-rule "Sync now") refreshes the shared source's mirror;
+    # rule 2 must not take its next cycle for a quiet one.
+    first = rules_repo.add(env.store, env.owner.id, [env.cals["A"].id], env.cals["B"].id, RuleOptions())
+    second = rules_repo.add(env.store, env.owner.id, [env.cals["A"].id], env.cals["C"].id, RuleOptions())
+    engine = engine_for(env.store, env.config)
+    assert [r.created for r in engine.run()] == [0, 0]
+    put(env, "A", "new", soon(1))
+    assert engine.run([first.id])[0].created == 1
+    assert engine.run([first.id])[0].status == "unchanged"
+    report = engine.run([second.id])[0]
+    assert (report.status, report.created) == ("ok", 1)
