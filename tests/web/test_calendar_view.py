@@ -33,8 +33,8 @@ def make_user(store: Store, name: str, tz: str = "Europe/Berlin") -> users.User:
 
 
 def add_calendar(store: Store, user_id: int, name: str = "Work", *, mode: AccessMode = AccessMode.READ_WRITE,
-                 color: str | None = None) -> int:
-    account = accounts.add(store, user_id, "local", name, mode, {})
+                 color: str | None = None, account_name: str | None = None) -> int:
+    account = accounts.add(store, user_id, "local", account_name or name, mode, {})
     [cal] = accounts.save_calendars(store, account.id, [CalendarInfo("local", name, color)])
     return cal.id
 
@@ -291,11 +291,11 @@ def test_colours_come_from_a_per_user_stylesheet(client, store, berlin_user) -> 
 def test_the_legend_names_every_calendar(client, store, berlin_user) -> None:
     page = client.get("/calendar/").get_data(as_text=True)
     assert "link an account" in page
-    add_calendar(store, berlin_user.id, "Family")
+    add_calendar(store, berlin_user.id, "Family", account_name="Fastmail")
     add_calendar(store, berlin_user.id, "Partner", mode=AccessMode.FREE_BUSY)
     page = client.get("/calendar/").get_data(as_text=True)
-    assert "Family <span class=\"muted\">(Family)</span>" in page
-    assert "(Partner, free/busy only)" in page
+    assert "Family <span class=\"muted\">(Fastmail)</span>" in page
+    assert "Partner <span class=\"muted\">(free/busy only)</span>" in page
 
 
 # -- whose events, and how many are read ---------------------------------------------------

@@ -72,13 +72,14 @@
   }
 
   function scrollToMorning() {
-    // Start the day and week grids at 07:00 (row 29) unless something earlier is on show.
+    // Start the day and week grids at 07:00 (row 29) unless an event starts earlier (the
+    // rest of a night event that began the day before does not count).
     var scroller = document.getElementById("cal-scroll");
     if (!scroller) return;
     var hourLabel = scroller.querySelector(".cal-hours .slot-r29");
     if (!hourLabel) return;
     var earliest = hourLabel.offsetTop;
-    scroller.querySelectorAll(".cal-day .ev, .cal-day .ev-more").forEach(function (el) {
+    scroller.querySelectorAll(".cal-day .ev:not(.from-before), .cal-day .ev-more").forEach(function (el) {
       earliest = Math.min(earliest, el.offsetTop);
     });
     scroller.scrollTop = Math.max(0, earliest - 8);
