@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from daemon import access, health, linking
+from daemon import access, linking
 from daemon.errors import HomecalError, UsageError
 from daemon.models import AccessMode
+from daemon.overview import user_overview
 from daemon.store import accounts
 from daemon.store import rules as rules_repo
 from daemon.store.accounts import Account, Calendar
@@ -69,7 +70,7 @@ def _link(kind: str, name: str, mode: AccessMode, secret: dict, preset: str | No
 def index() -> str:
     store = get_store()
     now = datetime.now(timezone.utc)
-    overview = health.user_overview(store, g.user.id, now)
+    overview = user_overview(store, g.user.id, now)
     by_account: dict[int, list[Calendar]] = {}
     for cal in accounts.calendars(store, user_id=g.user.id):
         by_account.setdefault(cal.account_id, []).append(cal)

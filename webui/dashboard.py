@@ -2,7 +2,7 @@
 
 Healthy, syncing, paused by the deletion guard (with what would be deleted and a confirm
 button), needs re-link (with the button), last success, last error in plain words, next run.
-The facts come from daemon.health.user_overview, which is plain data and tested without Flask;
+The facts come from daemon.overview.user_overview, which is plain data and tested without Flask;
 this module only adds "is a sync running now" and lays them out.
 """
 
@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, g, render_template
 
-from daemon import access, health
+from daemon import access
+from daemon.overview import user_overview
 from daemon.sync.cycle import SYNC_LOCK
 from webui.accounts_forms import ButtonForm
 from webui.state import get_store
@@ -25,7 +26,7 @@ MAX_PENDING_SHOWN = 50
 
 @bp.route("/")
 def index() -> str:
-    overview = health.user_overview(get_store(), g.user.id, datetime.now(timezone.utc),
+    overview = user_overview(get_store(), g.user.id, datetime.now(timezone.utc),
                                     syncing=SYNC_LOCK.locked())
     return render_template("index.html", overview=overview, button_form=ButtonForm(),
                            kind_labels=access.KIND_LABELS,

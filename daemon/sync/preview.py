@@ -161,10 +161,10 @@ _NOT_SYNCED = "not synced, nothing deleted: "
 def plain_error(message: str, labels: dict[int, str]) -> str:
     """The engine's error text in plain words, each unreadable source named.
 
-    The wording comes from `daemon.health.plain_error`, so the rules pages say what the
+    The wording comes from `daemon.overview.plain_error`, so the rules pages say what the
     dashboard says; this adds which calendar ("source 3" in the engine's text) failed.
     """
-    from daemon.health import plain_error as plain  # health loads the runtime: only when needed
+    from daemon.overview import plain_error as plain
 
     parts = _SOURCE_RE.split(message.removeprefix(_NOT_SYNCED))
     if len(parts) < 3:

@@ -73,7 +73,7 @@ def test_an_unreadable_source_is_named_in_plain_words():
     result = preview.describe(report, NY, labels={7: "Work / Team"})
     assert not result.ok
     assert result.error == "Work / Team could not be read: Connection refused."
-    # the wording of known failures is the dashboard's (daemon.health.plain_error)
+    # the wording of known failures is the dashboard's (daemon.overview.plain_error)
     report.message = "not synced, nothing deleted: source 7: cannot fetch the feed at example.org"
     assert preview.describe(report, NY, labels={7: "Feed / Holidays"}).error == (
         "Feed / Holidays could not be read: homecal could not reach the server: it may be down, "

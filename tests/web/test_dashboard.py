@@ -1,5 +1,5 @@
 """The dashboard: every account and rule at a glance, driven by real syncs over local calendars
-and by the states the store records; plus daemon.health's overview as plain data.
+and by the states the store records; plus daemon.overview as plain data.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon import health
+from daemon import overview as ov
 from daemon.config import Config, with_overrides
 from daemon.models import AccessMode, CalendarInfo, EventRef
 from daemon.providers.local import LocalProvider
@@ -200,21 +200,21 @@ def test_another_users_accounts_and_rules_stay_off_the_dashboard(client, auth, s
 
 def test_times_relative_and_in_the_users_zone() -> None:
     now = datetime(2026, 3, 29, 12, 0, tzinfo=timezone.utc)
-    assert health.relative(now - timedelta(seconds=10), now) == "just now"
-    assert health.relative(now - timedelta(minutes=3), now) == "3 minutes ago"
-    assert health.relative(now + timedelta(minutes=1), now) == "in 1 minute"
-    assert health.relative(now - timedelta(hours=5), now) == "5 hours ago"
-    assert health.relative(now + timedelta(days=3), now) == "in 3 days"
-    w = health.when("2026-03-29T01:30:00+00:00", now, BERLIN)  # the night the clocks go forward
+    assert ov.relative(now - timedelta(seconds=10), now) == "just now"
+    assert ov.relative(now - timedelta(minutes=3), now) == "3 minutes ago"
+    assert ov.relative(now + timedelta(minutes=1), now) == "in 1 minute"
+    assert ov.relative(now - timedelta(hours=5), now) == "5 hours ago"
+    assert ov.relative(now + timedelta(days=3), now) == "in 3 days"
+    w = ov.when("2026-03-29T01:30:00+00:00", now, BERLIN)  # the night the clocks go forward
     assert w is not None and w.local == "Sun 29 Mar 2026, 03:30 (Europe/Berlin)"
     assert w.relative == "10 hours ago" and w.iso == "2026-03-29T01:30:00+00:00"
-    assert health.when(None, now, BERLIN) is None
+    assert ov.when(None, now, BERLIN) is None
 
 
 def test_plain_error_keeps_unknown_messages_readable() -> None:
-    assert health.plain_error(None) is None
-    assert health.plain_error("something odd happened") == "Something odd happened."
-    assert health.plain_error("paused: the plan would delete 30 events (more than 20); confirm with "
+    assert ov.plain_error(None) is None
+    assert ov.plain_error("something odd happened") == "Something odd happened."
+    assert ov.plain_error("paused: the plan would delete 30 events (more than 20); confirm with "
                               "`homecal rule confirm-deletions 4`").startswith("Paused: this rule would delete 30")
 
 
@@ -224,6 +224,6 @@ def test_user_overview_without_flask(store) -> None:
     mine, _ = local_account(store, me.id, "mine")
     local_account(store, other.id, "theirs")
     accounts.record_failure(store, mine.id, "CalDAV login refused for x@y", status="needs-relink")
-    overview = health.user_overview(store, me.id, datetime.now(timezone.utc))
+    overview = ov.user_overview(store, me.id, datetime.now(timezone.utc))
     assert [(a.name, a.state, a.calendars) for a in overview.accounts] == [("mine", "needs-relink", 1)]
     assert overview.rules == [] and overview.attention == 1 and not overview.syncing
