@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 import daemon
 from daemon.config import Config
 from daemon.store import Store
+from daemon.store.settings import configured_public_url
 from webui import accounts, auth, calendar_view, dashboard, errors, feeds, health, rules, security, settings
 from webui.forms import LogoutForm
 from webui.state import WebState, install
@@ -58,8 +59,8 @@ def create_app(config: Config, store: Store, *, testing: bool = False) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # Only when users reach homecal over https; a plain-http LAN setup would otherwise
-        # never get its cookie back.
-        SESSION_COOKIE_SECURE=config.server.public_url.lower().startswith("https://"),
+        # never get its cookie back. A public URL saved in Settings counts from the next start.
+        SESSION_COOKIE_SECURE=configured_public_url(config, store).lower().startswith("https://"),
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
         # The token is bound to the session cookie, which logout and the 14-day lifetime end
