@@ -389,3 +389,14 @@ def test_a_free_busy_caldav_account_synced_from_radicale(client, store, config, 
         "Home, copy made by homecal") for link in with_copies)
     assert "Salary review" not in client.get(url + "&clones=1").get_data(as_text=True)
     assert f".cal-{source.id} {{ --cal-bg: #ff8800;" in client.get("/calendar/colors.css").get_data(as_text=True)
+
+
+def test_all_day_events_keep_their_dates_after_the_user_changes_zone(client, store, berlin_user) -> None:
+    cal = add_calendar(store, berlin_user.id)
+    # Synced while the user was in Tokyo: the row's UTC times are Tokyo midnights, so by
+    # UTC it overlaps Berlin's 23 November. Its dates decide, not its UTC times.
+    put(store, cal, inst("trip", date(2026, 11, 24), date(2026, 11, 26), "Trip"), tz=ZoneInfo("Asia/Tokyo"))
+    [banner] = named(event_links(client, "/calendar/?view=week&date=2026-11-23"), "Trip")
+    assert {"bcol-2", "bspan-2"} <= banner.classes
+    assert named(event_links(client, "/calendar/?view=day&date=2026-11-23"), "Trip") == []
+    assert len(named(event_links(client, "/calendar/?view=day&date=2026-11-25"), "Trip")) == 1

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
@@ -232,3 +233,12 @@ def test_calendar_clients_read_the_feed(app, client, store, auth, owner, served)
     text = app.test_client().get(urlsplit(url).path).get_data(as_text=True)
     parsed = vobject.readOne(text, validate=True)
     assert sorted(str(ev.summary.value) for ev in parsed.vevent_list) == ["Busy", "Busy"]
+
+
+def test_all_day_dates_survive_a_change_of_zone(app, client, store, auth, owner) -> None:
+    cal = add_calendar(store, owner.id)
+    day = soon(4, 0).date()
+    # Synced while the user was in Tokyo: the row's UTC times are Tokyo midnights.
+    put(store, cal, inst("trip", day, day + timedelta(days=1), "Trip"), tz=ZoneInfo("Asia/Tokyo"))
+    [ev] = events_of(app.test_client().get(create_feed(client, auth)).get_data())
+    assert (ev.decoded("DTSTART"), ev.decoded("DTEND")) == (day, day + timedelta(days=1))
