@@ -22,6 +22,7 @@ from wtforms.validators import ValidationError
 from daemon.models import AccessMode
 from daemon.store import accounts, mirror
 from webui import calendar_colors
+from webui import calendar_grid as grid
 from webui import calendar_layout as layout
 from webui.state import get_store
 
@@ -151,9 +152,9 @@ def index() -> str:
                                   "calendars": list(cals.values()), "hidden_clones": hidden_clones,
                                   "title": _title(span), "layout": layout}
     if place.view in ("day", "week"):
-        context["banners"] = layout.banners(events, span)
-        context["columns"] = [(day, layout.lay_out_day(events, day)) for day in span.days]
-        context["hours"] = layout.hour_labels()
+        context["banners"] = grid.banners(events, span)
+        context["columns"] = [(day, grid.lay_out_day(events, day)) for day in span.days]
+        context["hours"] = grid.hour_labels()
     elif place.view == "month":
         context["weeks"] = layout.weeks(layout.day_lists(events, span, limit=layout.MONTH_CELL_LIMIT,
                                                          timed_on_every_day=False))

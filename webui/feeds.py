@@ -20,7 +20,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from flask_wtf import FlaskForm
 
 from daemon.models import Window
-from daemon.store import accounts, mirror, users
+from daemon.store import accounts, mirror, settings, users
 from daemon.store import feeds as feed_tokens
 from daemon.store.mirror import BusyRow
 from webui.security import public
@@ -143,9 +143,10 @@ def feed(token: str) -> Response:
 # -- the owner's page ----------------------------------------------------------------------
 
 def feed_url(token: str) -> str:
-    """The address to give out: under the configured public URL when there is one."""
+    """The address to give out: under the public URL an admin set (Settings or config file),
+    else under the address this browser used."""
     path = url_for("feeds.feed", token=token)[len(request.script_root):]
-    base = get_config().server.public_url or request.url_root
+    base = settings.configured_public_url(get_config(), get_store()) or request.url_root
     return base.rstrip("/") + path
 
 

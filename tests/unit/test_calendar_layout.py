@@ -11,6 +11,7 @@ import pytest
 
 from daemon.models import Instance
 from webui import calendar_colors as colors
+from webui import calendar_grid as grid
 from webui import calendar_layout as layout
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -64,7 +65,7 @@ def test_times_are_shown_in_the_users_zone_on_both_sides_of_dst() -> None:
     after = event(datetime(2026, 10, 26, 8, tzinfo=timezone.utc), datetime(2026, 10, 26, 9, tzinfo=timezone.utc))
     assert before.when == "Fri 23 Oct, 09:00–10:00"
     assert after.when == "Mon 26 Oct, 09:00–10:00"
-    [seg] = layout.segments([after], date(2026, 10, 26))
+    [seg] = grid.segments([after], date(2026, 10, 26))
     assert (seg.row, seg.rows) == (37, 4)
 
 
@@ -72,7 +73,7 @@ def test_spring_forward_night_is_drawn_by_the_wall_clock() -> None:
     # 01:30 CET to 03:30 CEST is one real hour; the grid shows it where the clock says.
     night = date(2026, 3, 29)
     ev = event(at(night, 1, 30), at(night, 3, 30))
-    [seg] = layout.segments([ev], night)
+    [seg] = grid.segments([ev], night)
     assert (seg.start_minute, seg.end_minute) == (90, 210)
 
 
@@ -80,15 +81,15 @@ def test_fall_back_event_ending_at_an_earlier_wall_clock_time_stays_visible() ->
     # 01:45 EDT to 01:15 EST: 30 real minutes, but the clock reads earlier at the end.
     start = datetime(2026, 11, 1, 5, 45, tzinfo=timezone.utc)
     ev = event(start, start + timedelta(minutes=30), tz=NEW_YORK)
-    [seg] = layout.segments([ev], date(2026, 11, 1))
+    [seg] = grid.segments([ev], date(2026, 11, 1))
     assert seg.rows >= 1 and seg.start_minute == 105
 
 
 def test_event_crossing_midnight_is_cut_into_two_days() -> None:
     ev = event(at(date(2026, 11, 25), 22), at(date(2026, 11, 26), 2))
     assert not ev.banner and ev.last_day == date(2026, 11, 26)
-    [first] = layout.segments([ev], date(2026, 11, 25))
-    [second] = layout.segments([ev], date(2026, 11, 26))
+    [first] = grid.segments([ev], date(2026, 11, 25))
+    [second] = grid.segments([ev], date(2026, 11, 26))
     assert (first.row, first.rows, first.continues_after) == (89, 8, True)
     assert (second.row, second.rows, second.continues_before) == (1, 8, True)
     assert second.time_label == "until 02:00"
@@ -98,7 +99,7 @@ def test_event_crossing_midnight_is_cut_into_two_days() -> None:
 def test_an_event_ending_at_midnight_stays_on_its_day() -> None:
     ev = event(at(date(2026, 11, 25), 23), at(date(2026, 11, 26), 0))
     assert ev.last_day == date(2026, 11, 25)
-    assert layout.segments([ev], date(2026, 11, 26)) == []
+    assert grid.segments([ev], date(2026, 11, 26)) == []
     assert ev.when == "Wed 25 Nov, 23:00–00:00"
 
 
@@ -114,17 +115,17 @@ def test_all_day_and_long_events_go_to_the_all_day_row() -> None:
     assert (trip.first_day, trip.last_day) == (date(2026, 11, 24), date(2026, 11, 26))
     assert trip.when == "Tue 24 Nov – Thu 26 Nov, all day"
     span = layout.span_for("week", date(2026, 11, 23))
-    by_title = {b.event.id: b for b in layout.banners([trip, conference], span)}
+    by_title = {b.event.id: b for b in grid.banners([trip, conference], span)}
     assert (by_title[1].column, by_title[1].width) == (2, 3)
     assert (by_title[2].column, by_title[2].width, by_title[2].continues_before) == (1, 2, True)
-    assert layout.segments([trip, conference], date(2026, 11, 23)) == []
+    assert grid.segments([trip, conference], date(2026, 11, 23)) == []
 
 
 def test_overlapping_events_sit_side_by_side() -> None:
     day = date(2026, 11, 23)
     events = [event(at(day, 9), at(day, 10), id=1), event(at(day, 9, 30), at(day, 11), id=2),
               event(at(day, 10), at(day, 10, 30), id=3), event(at(day, 14), at(day, 15), id=4)]
-    placed = {p.event.id: (p.lane, p.lanes) for p in layout.lay_out_day(events, day)}
+    placed = {p.event.id: (p.lane, p.lanes) for p in grid.lay_out_day(events, day)}
     # 1 and 2 overlap; 3 starts as 1 ends and takes its lane; 4 is alone.
     assert placed == {1: (0, 2), 2: (1, 2), 3: (0, 2), 4: (0, 1)}
 
@@ -132,17 +133,17 @@ def test_overlapping_events_sit_side_by_side() -> None:
 def test_short_events_in_the_same_row_do_not_cover_each_other() -> None:
     day = date(2026, 11, 23)
     events = [event(at(day, 9), at(day, 9, 5), id=1), event(at(day, 9, 10), at(day, 9, 14), id=2)]
-    assert {p.event.id: p.lane for p in layout.lay_out_day(events, day)} == {1: 0, 2: 1}
+    assert {p.event.id: p.lane for p in grid.lay_out_day(events, day)} == {1: 0, 2: 1}
 
 
 def test_a_crowded_cluster_keeps_a_more_link() -> None:
     day = date(2026, 11, 23)
     events = [event(at(day, 9), at(day, 10), id=n) for n in range(1, 10)]
-    placed = layout.lay_out_day(events, day)
-    more = [p for p in placed if isinstance(p, layout.More)]
-    assert len(placed) == layout.MAX_LANES
-    assert len(more) == 1 and more[0].count == 9 - (layout.MAX_LANES - 1)
-    assert all(p.lanes == layout.MAX_LANES for p in placed)
+    placed = grid.lay_out_day(events, day)
+    more = [p for p in placed if isinstance(p, grid.More)]
+    assert len(placed) == grid.MAX_LANES
+    assert len(more) == 1 and more[0].count == 9 - (grid.MAX_LANES - 1)
+    assert all(p.lanes == grid.MAX_LANES for p in placed)
 
 
 def test_month_cells_list_all_day_first_and_cut_at_the_limit() -> None:
@@ -174,9 +175,9 @@ def _classes() -> set[str]:
 
 def test_calendar_css_has_a_class_for_every_position() -> None:
     defined = _classes()
-    for n in range(1, layout.SLOTS_PER_DAY + 1):
+    for n in range(1, grid.SLOTS_PER_DAY + 1):
         assert f"slot-r{n}" in defined and f"slot-s{n}" in defined
-    for lanes in range(1, layout.MAX_LANES + 1):
+    for lanes in range(1, grid.MAX_LANES + 1):
         for lane in range(lanes):
             assert f"lane-{lanes}-{lane}" in defined
     for col in range(1, 8):

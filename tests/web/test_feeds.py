@@ -22,6 +22,7 @@ from daemon.config import with_overrides
 from daemon.models import AccessMode, Window
 from daemon.providers.ics_feed import ICSFeedProvider
 from daemon.store import feeds as feed_tokens
+from daemon.store import settings
 from tests.conftest import free_port
 from tests.web.test_calendar_view import BERLIN, PASSWORD, add_calendar, inst, make_user, put
 from webui import create_app
@@ -121,6 +122,21 @@ def test_the_feed_url_uses_the_public_url(config, store, make_auth) -> None:
     client.post("/feeds/regenerate", data={"csrf_token": auth.csrf_token("/feeds/")})
     page = client.get("/feeds/").get_data(as_text=True)
     assert re.search(r'value="https://cal\.example\.org/feeds/[A-Za-z0-9_-]+\.ics"', page)
+    # One saved in Settings wins over the config file.
+    settings.save_public_url(store, "https://home.example.net")
+    page = client.get("/feeds/").get_data(as_text=True)
+    assert re.search(r'value="https://home\.example\.net/feeds/[A-Za-z0-9_-]+\.ics"', page)
+
+
+def test_without_a_public_url_the_feed_url_is_where_the_browser_is(app, store, make_auth) -> None:
+    lan = "http://192.168.1.20:8400"
+    client = app.test_client()
+    auth = make_auth(client)
+    make_user(store, "ana")
+    auth.login("ana", PASSWORD, base_url=lan)
+    client.post("/feeds/regenerate", data={"csrf_token": auth.csrf_token("/feeds/", base_url=lan)}, base_url=lan)
+    page = client.get("/feeds/", base_url=lan).get_data(as_text=True)
+    assert re.search(r'value="http://192\.168\.1\.20:8400/feeds/[A-Za-z0-9_-]+\.ics"', page)
 
 
 # -- token protection ----------------------------------------------------------------------
