@@ -78,7 +78,7 @@ def sync_job(config: Config, store: Store, stop: threading.Event) -> None:
 
     if stop.is_set():
         return
-    reports = run_sync(store, config, should_stop=stop.is_set)
+    reports = run_sync(store, config, should_stop=stop.is_set, refresh=True)
     changed = [r for r in reports if r.status not in ("unchanged",)]
     for r in changed:
         log.info("rule %s: %s (created %d, updated %d, deleted %d)%s", r.rule_id, r.status, r.created, r.updated,

@@ -211,11 +211,13 @@ def sync_now() -> Response:
     else:
         wanted = rules_repo.all_rules(store, g.user.id)
     if not wanted:
-        flash("You have no rules to sync yet.", "info")
+        # Still worth pressing: the calendars are read again for the calendar view.
+        run_sync(store, get_config(), [], refresh=True, refresh_user=g.user.id)
+        flash("Calendars refreshed. You have no rules to sync yet.", "info")
         return redirect(back)
     cals = _calendars()
     by_id = {r.id: r for r in wanted}
-    for report in run_sync(store, get_config(), list(by_id)):
+    for report in run_sync(store, get_config(), list(by_id), refresh=True, refresh_user=g.user.id):
         category, text = report_summary(report, rule_label(by_id[report.rule_id], cals), cals)
         flash(text, category)
     return redirect(back)

@@ -26,7 +26,17 @@ def engine_for(store: Store, config: Config) -> SyncEngine:
 
 
 def run_sync(store: Store, config: Config, rule_ids: list[int] | None = None, *, dry_run: bool = False,
-             should_stop: Callable[[], bool] = lambda: False) -> list[RuleReport]:
-    """One engine run under SYNC_LOCK (a dry run takes it too: it refreshes the mirrors)."""
+             should_stop: Callable[[], bool] = lambda: False, refresh: bool = False,
+             refresh_user: int | None = None) -> list[RuleReport]:
+    """One engine run under SYNC_LOCK (a dry run takes it too: it refreshes the mirrors).
+
+    With `refresh`, every calendar (of `refresh_user`, or all) is then brought up to date for
+    the calendar view, including the copies the rules just wrote. The daemon's cycle and the
+    web UI's "Sync now" do that; `homecal sync` runs the rules only.
+    """
     with SYNC_LOCK:
-        return engine_for(store, config).run(rule_ids, dry_run=dry_run, should_stop=should_stop)
+        engine = engine_for(store, config)
+        reports = engine.run(rule_ids, dry_run=dry_run, should_stop=should_stop)
+        if refresh and not dry_run and not should_stop():
+            engine.refresh_calendars(refresh_user, should_stop=should_stop)
+        return reports

@@ -144,6 +144,37 @@ class SyncEngine:
                 provider.close()
             self._replan_others(cycle, ran=set())
 
+    def refresh_calendars(self, user_id: int | None = None, *,
+                          should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Bring the mirror of every calendar up to date (of one user, or of all), rule or no rule.
+
+        The calendar view and the free/busy feed show what the mirror holds, and rules refresh
+        only their sources (targets every 6 hours): without this, a calendar no rule reads would
+        never appear, and copies homecal just wrote would show hours late. Costs one incremental
+        request per calendar when nothing changed. A rule's source keeps the empty-source guard;
+        a change found here reaches the rules reading that calendar on their next run.
+        Returns how many calendars could not be refreshed.
+        """
+        cycle = _Cycle(Window.around(self.now(), self.config.sync.window_past_days,
+                                     self.config.sync.window_future_days))
+        sources = {cid for r in rules_repo.all_rules(self.store) for cid in r.source_ids}
+        owners = {a.id: a.user_id for a in accounts_repo.all_accounts(self.store, user_id)}
+        failed = 0
+        try:
+            for cal in accounts_repo.calendars(self.store, user_id=user_id):
+                if should_stop():
+                    break
+                state = self._refresh(cycle, cal, self._tz_for(owners[cal.account_id]),
+                                      allow_empty=cal.id not in sources, reconcile=False)
+                failed += not state.ok
+        finally:
+            for provider in cycle.providers.values():
+                provider.close()
+        for acc_id in cycle.answered_accounts - set(cycle.failed_accounts):
+            accounts_repo.record_success(self.store, acc_id)
+        self._replan_others(cycle, ran=set())
+        return failed
+
     def _replan_others(self, cycle: _Cycle, ran: set[int]) -> None:
         """Source changes folded into the mirror by this run must still reach every saved rule
         that reads those calendars and did not apply them now: rules left out by `sync --rule`

@@ -11,10 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.config import with_overrides
-from daemon.models import AccessMode, CalendarInfo, Draft, EventRef, Style
+from daemon.models import AccessMode, Draft, EventRef, Style
 from daemon.providers.local import LocalProvider
-from daemon.store import accounts, users
 from daemon.store import rules as rules_repo
 from daemon.sync import preview
 from daemon.sync.cycle import engine_for
@@ -81,16 +79,6 @@ def test_an_unreadable_source_is_named_in_plain_words():
 
 
 # -- the engine's preview, on a real store -----------------------------------------------------
-
-@pytest.fixture
-def env(store, config):
-    owner = users.create(store, "owner", "correct horse battery", is_admin=True)
-    cals = {}
-    for name in ("A", "B", "C"):
-        acc = accounts.add(store, owner.id, "local", name, AccessMode.READ_WRITE, {})
-        cals[name] = accounts.save_calendars(store, acc.id, [CalendarInfo("local", name)])[0]
-    cfg = with_overrides(config, sync={"max_deletions": 50})
-    return type("Env", (), {"store": store, "owner": owner, "cals": cals, "config": cfg})
 
 
 def put(env, cal: str, uid: str, start: datetime, summary: str = "Meeting") -> None:
