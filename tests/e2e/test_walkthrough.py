@@ -1,0 +1,136 @@
+"""The walk a new user takes, in a real Chromium against a real Radicale (issue #4, point 8).
+
+First-run setup, log in, link a CalDAV account on Radicale, add a local calendar, create a
+busy rule and look at its dry-run preview, save it, sync, and find the events in the week
+view (the source's events, and homecal's busy blocks once copies are shown). Desktop-size
+screenshots of the main pages are saved on the way (test-artifacts/screenshots/); the best
+go into docs/screenshots and the README.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.e2e.conftest import ADMIN, PASSWORD, SCREENSHOTS, fits_the_screen
+from tests.servers import RadicaleServer
+
+pytestmark = pytest.mark.e2e
+
+DESKTOP = {"width": 1280, "height": 900}
+EVENTS = [("Design review", 9), ("Lunch with Ana", 12), ("Dentist", 16)]
+
+
+def event_ics(uid: str, summary: str, start: datetime) -> str:
+    fmt = "%Y%m%dT%H%M%SZ"
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//e2e//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start.strftime(fmt)}\r\n"
+            f"DTEND:{(start + timedelta(hours=1)).strftime(fmt)}\r\nSUMMARY:{summary}\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_setup_link_caldav_busy_rule_sync_and_week_view(live_server: str, browser, radicale: RadicaleServer) -> None:
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    dav_user = radicale.new_user("walk")
+    cal_url = radicale.make_calendar(dav_user, "work", name="Work")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    for n, (summary, hour) in enumerate(EVENTS):
+        radicale.put(dav_user, f"{cal_url}e{n}.ics", event_ics(f"e{n}", summary, today + timedelta(hours=hour)))
+
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        # first run: the admin account, then the empty dashboard
+        page.goto(f"{live_server}/")
+        expect(page).to_have_url(f"{live_server}/setup")
+        page.get_by_label("User name").fill(ADMIN)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Repeat password").fill(PASSWORD)
+        page.get_by_role("button", name="Create admin account").click()
+        expect(page).to_have_url(f"{live_server}/")
+
+        # log out and in again, as a returning user does
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_label("User name").fill(ADMIN)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(f"{live_server}/")
+
+        # link the CalDAV account: the access modes are explained before anything is sent
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Accounts").click()
+        page.goto(f"{live_server}/accounts/add/caldav")
+        expect(page.get_by_role("heading", name="Add a CalDAV account")).to_be_visible()
+        expect(page.get_by_text("Free/busy", exact=False).first).to_be_visible()
+        page.get_by_label("Account name").fill("Radicale")
+        page.get_by_label("Server address").fill(radicale.url)
+        page.get_by_label("User name").fill(dav_user)
+        page.get_by_label("Password", exact=True).fill(radicale.password(dav_user))
+        shot(page, "account-caldav")
+        page.get_by_role("button", name="Link account").click()
+        expect(page.get_by_text("Work").first).to_be_visible()
+
+        # a local calendar as the target
+        page.goto(f"{live_server}/accounts/add/local")
+        page.get_by_label("Account name").fill("Home")
+        page.get_by_role("button", name="Add calendar").click()
+        expect(page).to_have_url(re.compile(r"/accounts/#account-\d+$"))
+        shot(page, "accounts")
+
+        # a busy rule, previewed before it is saved
+        page.goto(f"{live_server}/rules/new")
+        page.get_by_role("group", name="From").get_by_label("Work", exact=False).check()
+        into = page.get_by_label("Into")
+        into.select_option(label=next(o for o in into.locator("option").all_inner_texts() if "Home" in o))
+        page.get_by_role("button", name="Preview").click()
+        preview = page.locator("main")
+        expect(preview.get_by_text("Busy").first).to_be_visible()
+        expect(preview.get_by_text("3 to create", exact=False).or_(preview.get_by_text("3 created", exact=False))
+               .or_(preview.get_by_text("create 3", exact=False)).first).to_be_visible()
+        shot(page, "rule-preview")
+        page.get_by_role("button", name="Save rule").first.click()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+        # sync now from the dashboard
+        page.goto(f"{live_server}/")
+        page.get_by_role("button", name="Sync now").first.click()
+        expect(page.get_by_text("3 created", exact=False).first).to_be_visible()
+
+        page.goto(f"{live_server}/")
+        shot(page, "dashboard")
+
+        # the week view: the source's events at their times; the copies only when asked for
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Calendar").click()
+        page.get_by_role("navigation", name="Views").get_by_role("link", name="Week").click()
+        for summary, _ in EVENTS:
+            expect(page.get_by_role("link", name=summary, exact=False).first).to_be_visible()
+        assert page.get_by_role("link", name=re.compile(r"^Busy")).count() == 0
+        shot(page, "calendar-week")
+        page.get_by_role("link", name="Show copies made by homecal", exact=False).click()
+        expect(page.get_by_role("link", name=re.compile(r"^Busy"))).to_have_count(3)
+
+        # keyboard: the month view is one key away
+        page.locator("body").press("m")
+        expect(page).to_have_url(re.compile(r"view=month"))
+        shot(page, "calendar-month")
+        page.goto(f"{live_server}/calendar/?view=agenda")
+        shot(page, "calendar-agenda")
+        page.goto(f"{live_server}/rules/")
+        shot(page, "rules")
+        page.goto(f"{live_server}/settings/")
+        shot(page, "settings")
+        page.goto(f"{live_server}/feeds/")
+        shot(page, "feeds")
+        assert fits_the_screen(page)
+        assert console_errors == []
+    finally:
+        context.close()
