@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import ADMIN, PASSWORD, SCREENSHOTS, fits_the_screen
+from tests.e2e.conftest import ADMIN, CONTRAST_JS, PASSWORD, SCREENSHOTS, fits_the_screen
 from tests.servers import RadicaleServer
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +32,10 @@ def event_ics(uid: str, summary: str, start: datetime) -> str:
 
 
 def shot(page, name: str) -> None:
+    """Save a screenshot, and check on the way that every text on the page is readable."""
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    low = page.evaluate(CONTRAST_JS)
+    assert low == [], f"{name}: text below the WCAG AA contrast: {low}"
 
 
 def test_setup_link_caldav_busy_rule_sync_and_week_view(live_server: str, browser, radicale: RadicaleServer) -> None:
@@ -134,3 +137,14 @@ def test_setup_link_caldav_busy_rule_sync_and_week_view(live_server: str, browse
         assert console_errors == []
     finally:
         context.close()
+
+
+def test_the_contrast_check_sees_pale_text(browser) -> None:
+    page = browser.new_page()
+    try:
+        page.set_content('<body><p style="color:#aaaaaa">pale</p><p style="color:#333333">dark</p>'
+                         '<h1 style="color:#888888;font-size:32px">big grey</h1></body>')
+        low = page.evaluate(CONTRAST_JS)
+        assert len(low) == 1 and '"pale"' in low[0]
+    finally:
+        page.close()
