@@ -29,7 +29,6 @@ import platform
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: make `tests` and `daemon` importable
     sys.path.insert(0, str(REPO))
 
+from benchmarks import machine_info  # noqa: E402
 from daemon.config import Config, with_overrides  # noqa: E402
 from daemon.models import AccessMode, CalendarInfo, ChangeSet, Instance, Item  # noqa: E402
 from daemon.store import accounts, mirror, open_store, users  # noqa: E402
@@ -192,21 +192,8 @@ def run(args: argparse.Namespace) -> tuple[list[Measured], dict, float]:
 # -- reporting -----------------------------------------------------------------------------
 
 def machine() -> dict[str, str]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True, check=False).stdout.strip() or "?"
-    except OSError:
-        commit = "?"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "python": platform.python_version(),
-            "os": f"{platform.system()} {platform.release()}", "commit": commit,
+    return {"nproc": str(os.cpu_count()), "cpu": machine_info.cpu_model(), "python": platform.python_version(),
+            "os": f"{platform.system()} {platform.release()}", "commit": machine_info.commit(),
             "load": f"{os.getloadavg()[0]:.1f}"}
 
 

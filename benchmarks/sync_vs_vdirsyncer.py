@@ -65,6 +65,7 @@ import icalendar
 
 # tests.conftest and tests.servers import each other; importing conftest first works either way.
 import tests.conftest  # noqa: F401
+from benchmarks import machine_info
 from tests.servers import RadicaleServer
 
 BIN = Path(sys.executable).parent
@@ -683,27 +684,10 @@ def version(dist: str) -> str:
 
 
 def machine() -> dict[str, str]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
-                                cwd=REPO).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "daemon"], capture_output=True, text=True,
-                               check=False, cwd=REPO).stdout.strip()
-        if dirty:
-            commit += " with uncommitted changes in daemon/"
-    except OSError:
-        commit = "?"
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "os": platform.platform(terse=True),
+    return {"nproc": str(os.cpu_count()), "cpu": machine_info.cpu_model(), "os": platform.platform(terse=True),
             "python": platform.python_version(), "radicale": version("radicale"),
             "vdirsyncer": version("vdirsyncer"), "caldav": version("caldav"), "homecal": version("homecal"),
-            "commit": commit}
+            "commit": machine_info.commit()}
 
 
 @dataclass
