@@ -198,3 +198,80 @@ def m004_web_ui(db: Database) -> None:
     users.add_column("feed_token_hash", str)
     users.add_column("feed_token_sealed", bytes)
     users.create_index(["feed_token_hash"], unique=True)
+
+
+@migration
+def m005_booking(db: Database) -> None:
+    """Booking links, the bookings taken through them, and the durable mail outbox.
+
+    A link's settings (title, hours, location, questions, ...) are sealed: an address or a
+    phone number is the host's private detail. A private link's URL secret is looked up by
+    its SHA-256 in `slug` and kept sealed so its owner can see the URL again.
+
+    A booking keeps its times, status and provenance plain (availability reads them with
+    one indexed query); the visitor (name, e-mail, answers, zone) is sealed. The management
+    token of the reschedule and cancel links is looked up by its SHA-256.
+    """
+    links = db["booking_links"]
+    links.add_column("private", int, not_null_default=0)
+    links.add_column("enabled", int, not_null_default=1)
+    links.add_column("secret_sealed", bytes)
+    links.add_column("settings_sealed", bytes)
+    links.add_column("updated_at", str)
+    db["bookings"].create(
+        {
+            "id": int,
+            "link_id": int,
+            "user_id": int,
+            "uid": str,  # the iCalendar UID of every message and event about this booking
+            "sequence": int,  # iTIP SEQUENCE, bumped on reschedule and cancel
+            "status": str,  # confirmed | cancelled
+            "start_utc": str,
+            "end_utc": str,
+            "local_day": str,  # the host's date of the start: the daily limit counts by it
+            "delivery": str,  # event (written to the target calendar) | invite (iMIP by mail)
+            "target_calendar_id": int,
+            "target_id": str,  # where the event was written (CalDAV href, local uid, ...)
+            "target_etag": str,
+            "token_hash": str,
+            "details_sealed": bytes,
+            "created_at": str,
+            "updated_at": str,
+            "cancelled_at": str,
+            "cancelled_by": str,  # visitor | host
+        },
+        pk="id",
+        foreign_keys=[("link_id", "booking_links", "id"), ("user_id", "users", "id")],
+        not_null={"link_id", "user_id", "uid", "status", "start_utc", "end_utc"},
+        defaults={"sequence": 0, "status": "confirmed"},
+    )
+    db["bookings"].create_index(["token_hash"], unique=True)
+    db["bookings"].create_index(["user_id", "status", "start_utc"])
+    db["bookings"].create_index(["link_id", "status", "local_day"])
+    db["bookings"].create_index(["target_calendar_id", "target_id"])
+    # Belt and braces under the transaction that takes a slot: one host, one confirmed
+    # booking per start time, whatever the code above it does.
+    db.execute("CREATE UNIQUE INDEX bookings_one_per_start ON bookings (user_id, start_utc) "
+               "WHERE status = 'confirmed'")
+    db["outbox"].create(
+        {
+            "id": int,
+            "user_id": int,
+            "booking_id": int,
+            "kind": str,  # invite | update | cancel | confirmation | notice
+            "status": str,  # pending | sending | sent | failed (gave up)
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_error": str,  # plain words from daemon.mail.explain, never a secret
+            "created_at": str,
+            "sent_at": str,
+            "recipient_sealed": bytes,
+            "message_sealed": bytes,  # the whole RFC 5322 message
+        },
+        pk="id",
+        foreign_keys=[("user_id", "users", "id")],
+        not_null={"user_id", "kind", "status"},
+        defaults={"attempts": 0, "status": "pending"},
+    )
+    db["outbox"].create_index(["status", "next_attempt_at"])
+    db["outbox"].create_index(["user_id", "created_at"])

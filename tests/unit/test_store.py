@@ -140,8 +140,30 @@ def fill_every_sealed_column(store, marker: str) -> dict[str, list[str]]:
     assert feeds.user_for(store, feed_token) == user.id
     store.db["users"].update(user.id, {"feed_token_sealed": store.seal("users", "feed_token_sealed", user.id,
                                                                        f"{marker}-feed-token")})
+    # a private booking link (title, address), a booking (the visitor) and its mail
+    from daemon.booking.link_settings import Location, LinkSettings
+    from daemon.store import booking_links
+
+    link = booking_links.create(store, user.id, LinkSettings(title=f"{marker}-link",
+                                                             location=Location("address", f"{marker}-street")),
+                                private=True)
+    store.db["booking_links"].update(link.id, {"secret_sealed": store.seal("booking_links", "secret_sealed", link.id,
+                                                                           f"{marker}-link-secret")})
+    with store.atomic() as db:
+        bid = db["bookings"].insert({"link_id": link.id, "user_id": user.id, "uid": "b1", "status": "confirmed",
+                                     "start_utc": "2026-06-02T09:00:00+00:00",
+                                     "end_utc": "2026-06-02T09:30:00+00:00"}).last_pk
+        db["bookings"].update(bid, {"details_sealed": store.seal("bookings", "details_sealed", bid,
+                                                                 json.dumps({"name": f"{marker}-visitor"}))})
+        oid = db["outbox"].insert({"user_id": user.id, "booking_id": bid, "kind": "invite",
+                                   "status": "pending"}).last_pk
+        db["outbox"].update(oid, {
+            "recipient_sealed": store.seal("outbox", "recipient_sealed", oid, f"{marker}@example.org"),
+            "message_sealed": store.seal("outbox", "message_sealed", oid, f"Subject: {marker}-mail")})
     return {"users": ["email_sealed", "feed_token_sealed"], "meta": ["value_sealed"], "accounts": ["config_sealed"],
-            "instances": ["data_sealed"], "local_events": ["ics_sealed"]}
+            "instances": ["data_sealed"], "local_events": ["ics_sealed"],
+            "booking_links": ["secret_sealed", "settings_sealed"], "bookings": ["details_sealed"],
+            "outbox": ["recipient_sealed", "message_sealed"]}
 
 
 def db_files(config) -> list[Path]:
@@ -171,7 +193,7 @@ def test_rotate_key_reseals_everything(store, config):
 
     fill_every_sealed_column(store, "ROT")
     old_key = config.storage.key_path.read_text()
-    assert rotate_key(store) == 8  # 7 values + the key check
+    assert rotate_key(store) == 13  # 12 values + the key check
     store.close()
     assert config.storage.key_path.read_text() != old_key
     assert not pending_path(config.storage.key_path).exists()
