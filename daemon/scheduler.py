@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from daemon.booking.outbox_job import outbox_job
 from daemon.config import Config
 from daemon.store import Store
 from daemon.store.db import utcnow
@@ -25,6 +26,7 @@ from daemon.store.db import utcnow
 log = logging.getLogger("homecal.scheduler")
 
 HEARTBEAT_SECONDS = 30
+OUTBOX_SECONDS = 30  # the booking outbox; a booking also kicks a delivery at once
 
 
 class JobTracker:
@@ -101,5 +103,11 @@ def build_scheduler(config: Config, store: Store, stop: threading.Event, tracker
         args=[config, store, stop], id="sync", name="sync",
         # the first cycle shortly after start, once the web server is up
         next_run_time=datetime.now(timezone.utc) + timedelta(seconds=5),
+    )
+    scheduler.add_job(
+        tracker.wrap(outbox_job, "outbox"), "interval", seconds=OUTBOX_SECONDS,
+        args=[config, store, stop], id="outbox", name="outbox",
+        # mail queued while the daemon was down goes out soon after start
+        next_run_time=datetime.now(timezone.utc) + timedelta(seconds=3),
     )
     return scheduler

@@ -63,6 +63,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-# Real servers on loopback (Radicale, an ICS feed server, a counting proxy), shared by
+# Real servers on loopback (Radicale, an ICS feed server, a counting proxy, SMTP), shared by
 # every test layer; the names come from the decorators in tests/servers.py.
 from tests.servers import counting_proxy_fixture, feed_server_fixture, radicale_fixture  # noqa: E402,F401
+from tests.servers import smtp_sink_fixture  # noqa: E402,F401

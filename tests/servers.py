@@ -1,4 +1,4 @@
-"""Real test servers on loopback: Radicale (CalDAV), a static ICS feed, a counting proxy.
+"""Real test servers on loopback: Radicale (CalDAV), a static ICS feed, a counting proxy, SMTP.
 
 Everything here listens on 127.0.0.1 and a free port, and is stopped by its fixture.
 
@@ -11,15 +11,20 @@ Everything here listens on 127.0.0.1 and a free port, and is stopped by its fixt
 - `CountingProxy`: a reverse proxy in front of any HTTP server that logs every request and
   can inject error answers (429, 503, ...) or delays. Used to count how many HTTP requests
   a provider call costs and to test error translation against a real backend.
+- `SmtpSink`: a real aiosmtpd SMTP server that keeps every message it accepts, parsed; it can
+  require a log-in, speak STARTTLS or implicit TLS, answer with a temporary error, and be
+  stopped and started again on the same port (a mail server that is down for a while).
 
-Fixtures: `radicale` (session), `feed_server`, `counting_proxy` (a factory). The functions are
-named `*_fixture` (the fixture names are set in the decorator), so a module or conftest
+Fixtures: `radicale` (session), `feed_server`, `counting_proxy` (a factory), `smtp_sink`. The
+functions are named `*_fixture` (the fixture names are set in the decorator), so a module or conftest
 registers them by importing them without shadowing its own parameters:
 `from tests.servers import counting_proxy_fixture, feed_server_fixture, radicale_fixture  # noqa: F401`.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import email.utils
 import hashlib
 import http.client
@@ -35,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,11 +49,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from daemon.mail import SmtpSettings
 from tests.conftest import free_port
 
-__all__ = ["CountingProxy", "FeedServer", "RadicaleServer", "RecordedRequest", "counting_proxy_fixture",
-           "feed_server_fixture", "radicale_fixture", "self_signed_tls", "wait_for_port"]
+__all__ = ["CountingProxy", "FeedServer", "RadicaleServer", "RecordedRequest", "ReceivedMail", "SmtpSink",
+           "counting_proxy_fixture", "feed_server_fixture", "radicale_fixture", "self_signed_tls",
+           "smtp_sink_fixture", "wait_for_port"]
 
 #: every method a CalDAV client may send (http.server dispatches on "do_<METHOD>")
 _METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH", "REPORT",
@@ -531,6 +540,96 @@ class CountingProxy(_ThreadedServer):
             return [r.method for r in self.requests]
 
 
+@dataclass
+class ReceivedMail:
+    """One message an SmtpSink accepted: the envelope and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    message: email.message.EmailMessage
+
+
+class SmtpSink:
+    """A real aiosmtpd server on 127.0.0.1 that keeps every message it accepts.
+
+    `login=(user, password)` makes it accept that log-in (over plain connections too, unless
+    `auth_require_tls`); `echo_password` makes a failed log-in answer with the password it
+    was sent, as a careless server might. `starttls` / `implicit_tls` take a server context.
+    Set `refuse` to an SMTP reply (e.g. "451 4.3.0 try again later") to answer every message
+    with it. `stop()` and `start()` take the server down and bring it back on the same port.
+    """
+
+    def __init__(self, *, login: tuple[str, str] | None = None, starttls: ssl.SSLContext | None = None,
+                 implicit_tls: ssl.SSLContext | None = None, auth_require_tls: bool = False,
+                 echo_password: bool = False) -> None:
+        self.received: list[ReceivedMail] = []
+        self.login = login
+        self.echo_password = echo_password
+        self.refuse: str | None = None
+        self.port = free_port()
+        self._kwargs: dict[str, object] = {"auth_require_tls": auth_require_tls}
+        if login:
+            self._kwargs["authenticator"] = self._authenticate
+        if starttls:
+            self._kwargs["tls_context"] = starttls
+        self._implicit_tls = implicit_tls
+        self._cond = threading.Condition()
+        self.controller: Controller | None = None
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
+        assert isinstance(auth_data, LoginPassword)
+        user, password = auth_data.login.decode(), auth_data.password.decode()
+        if (user, password) == self.login:
+            return AuthResult(success=True)
+        if self.echo_password:
+            return AuthResult(success=False, handled=False, message=f"535 5.7.8 wrong password {password}")
+        return AuthResult(success=False, handled=False)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802 - aiosmtpd's hook
+        if self.refuse:
+            return self.refuse
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._cond:
+            self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self._cond.notify_all()
+        return "250 OK"
+
+    def settings(self, **changes: object) -> SmtpSettings:
+        """SmtpSettings that reach this server (plain SMTP, sender homecal@example.org)."""
+        base = SmtpSettings(host="127.0.0.1", port=self.port, security="none", from_address="homecal@example.org",
+                            timeout=5)
+        return replace(base, **changes)
+
+    def config_smtp(self, from_address: str = "homecal@example.org") -> dict[str, object]:
+        """The `[smtp]` section that reaches this server: `with_overrides(config, smtp=sink.config_smtp())`."""
+        return {"host": "127.0.0.1", "port": self.port, "starttls": False, "from_address": from_address}
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMail]:
+        """Block until at least `count` messages arrived (AssertionError after `timeout`)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.received) >= count, timeout):
+                raise AssertionError(f"expected {count} mail(s) within {timeout} s, got {len(self.received)}")
+            return list(self.received)
+
+    def start(self) -> SmtpSink:
+        # A stopped aiosmtpd Controller cannot start again (its loop is closed): a new one.
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, ssl_context=self._implicit_tls,
+                                     **self._kwargs)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def self_signed_tls(folder: Path) -> tuple[ssl.SSLContext, Path]:
     """A server TLS context for 127.0.0.1 and the certificate file a client must trust.
 
@@ -596,3 +695,10 @@ def counting_proxy_fixture() -> Iterator[Callable[[str], CountingProxy]]:
     yield make
     for proxy in started:
         proxy.stop()
+
+
+@pytest.fixture(name="smtp_sink")
+def smtp_sink_fixture() -> Iterator[SmtpSink]:
+    """A plain SMTP server without log-in; `smtp_sink.settings()` / `.config_smtp()` reach it."""
+    with SmtpSink() as sink:
+        yield sink

@@ -1,87 +1,27 @@
 """daemon.mail against a real SMTP server (aiosmtpd on loopback): plain, STARTTLS and TLS,
 log-ins, and every failure explained in plain words without the password.
 
-`SmtpSink` is also used by the web tests of the settings pages.
+The SMTP server (`SmtpSink`) lives in tests/servers.py, shared with the settings pages' web
+tests and the booking outbox tests.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
 import socket
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from daemon.errors import UsageError
 from daemon.mail import MailError, SmtpSettings, make_test_mail, send, validate_address
 from tests.conftest import free_port
-from tests.servers import self_signed_tls
+from tests.servers import SmtpSink, self_signed_tls
 
 SECRET = "s3cret-smtp-pa55word"
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: email.message.EmailMessage
-
-
-class SmtpSink:
-    """A real aiosmtpd server on 127.0.0.1 that keeps every message it accepts.
-
-    `login=(user, password)` makes it accept that log-in (over plain connections too, unless
-    `auth_require_tls`); `echo_password` makes a failed log-in answer with the password it
-    was sent, as a careless server might. `starttls` / `implicit_tls` take a server context.
-    """
-
-    def __init__(self, *, login: tuple[str, str] | None = None, starttls: ssl.SSLContext | None = None,
-                 implicit_tls: ssl.SSLContext | None = None, auth_require_tls: bool = False,
-                 echo_password: bool = False) -> None:
-        self.received: list[Received] = []
-        self.login = login
-        self.echo_password = echo_password
-        self.port = free_port()
-        kwargs: dict[str, object] = {"auth_require_tls": auth_require_tls}
-        if login:
-            kwargs["authenticator"] = self._authenticate
-        if starttls:
-            kwargs["tls_context"] = starttls
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, ssl_context=implicit_tls, **kwargs)
-
-    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
-        assert isinstance(auth_data, LoginPassword)
-        user, password = auth_data.login.decode(), auth_data.password.decode()
-        if (user, password) == self.login:
-            return AuthResult(success=True)
-        if self.echo_password:
-            return AuthResult(success=False, handled=False, message=f"535 5.7.8 wrong password {password}")
-        return AuthResult(success=False, handled=False)
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802 - aiosmtpd's hook
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def settings(self, **changes: object) -> SmtpSettings:
-        base = SmtpSettings(host="127.0.0.1", port=self.port, security="none", from_address="homecal@example.org",
-                            timeout=5)
-        return replace(base, **changes)
-
-    def __enter__(self) -> SmtpSink:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.controller.stop()
 
 
 @pytest.fixture
