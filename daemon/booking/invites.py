@@ -105,7 +105,8 @@ def _event(invite: Invite, method: Method) -> icalendar.Event:
         event.add("LOCATION", invite.location)
     event.add("STATUS", "CANCELLED" if method == "CANCEL" else invite.status)
     event.add("TRANSP", "OPAQUE")
-    event.add("ORGANIZER", _address(invite.organizer_name, invite.organizer_email))
+    if invite.organizer_email.strip() or method != "PUBLISH":  # a download needs no organizer
+        event.add("ORGANIZER", _address(invite.organizer_name, invite.organizer_email))
     if method != "PUBLISH":  # RFC 5546 3.2.1: a PUBLISH has no attendees to answer
         for name, email in invite.attendees:
             attendee = _address(name, email)
