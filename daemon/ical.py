@@ -571,8 +571,9 @@ def draft_to_ical(draft: Draft, uid: str, key: str, *, tz: tzinfo | None = None)
     Timed drafts keep their zone (TZID plus a generated VTIMEZONE; UTC as ...Z); naive
     (floating) times are written in `tz` when given, else left floating. All-day drafts are
     DATE values with an exclusive DTEND. The event carries `key` as X-HOMECAL-KEY (the loop
-    guard), SEQUENCE:0 on every write (bumping it on mirror writes is how sync tools end up
-    playing ping-pong) and never ATTENDEE or ORGANIZER (a clone must not invite anyone).
+    guard), SEQUENCE:0 on every mirror write (bumping it is how sync tools end up playing
+    ping-pong) and never ATTENDEE or ORGANIZER (a clone must not invite anyone). Only a
+    booking's draft carries an organizer, attendees and a sequence.
     """
     start, end = _draft_value(draft.start, draft.all_day, tz), _draft_value(draft.end, draft.all_day, tz)
     if draft.all_day and end <= start:
@@ -591,7 +592,11 @@ def draft_to_ical(draft: Draft, uid: str, key: str, *, tz: tzinfo | None = None)
     event.add("TRANSP", "TRANSPARENT" if draft.transparent else "OPAQUE")
     if draft.private:
         event.add("CLASS", "PRIVATE")
-    event.add("SEQUENCE", 0)
+    event.add("SEQUENCE", draft.sequence)
+    if draft.organizer:
+        event.add("ORGANIZER", _cal_address(*draft.organizer))
+        for name, email in draft.attendees:
+            event.add("ATTENDEE", _cal_address(name, email, attendee=True))
     # As TEXT, explicitly: icalendar writes unknown X- properties raw, which breaks on ';' or
     # a newline in the key.
     event.add(MARKER, icalendar.vText(key))
@@ -605,6 +610,16 @@ def draft_to_ical(draft: Draft, uid: str, key: str, *, tz: tzinfo | None = None)
     # rather than calling add_missing_timezones(): building and serialising a VTIMEZONE from
     # zoneinfo took ~1.8 ms per zoned object, most of a copy's client-side time.
     return text.replace("BEGIN:VEVENT\r\n", zones + "BEGIN:VEVENT\r\n", 1) if zones else text
+
+
+def _cal_address(name: str, email: str, *, attendee: bool = False) -> icalendar.vCalAddress:
+    address = icalendar.vCalAddress(f"mailto:{email}")
+    if name:
+        address.params["CN"] = name
+    if attendee:
+        address.params.update({"CUTYPE": "INDIVIDUAL", "ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION",
+                               "RSVP": "TRUE"})
+    return address
 
 
 @functools.lru_cache(maxsize=64)

@@ -137,7 +137,7 @@ class ChangeSet:
 class Draft:
     """What homecal wants a clone or busy block to look like in the target calendar."""
 
-    kind: Literal["clone", "busy"]
+    kind: Literal["clone", "busy", "booking"]
     summary: str
     start: datetime | date
     end: datetime | date
@@ -146,10 +146,21 @@ class Draft:
     location: str | None = None
     transparent: bool = False
     private: bool = True
+    # Bookings only: the host as ORGANIZER and the visitor as ATTENDEE, so a provider with
+    # server-side scheduling invites the visitor; SEQUENCE goes up when a booking moves.
+    # Clones and busy blocks never carry these (a copy must not invite anyone).
+    organizer: tuple[str, str] | None = None  # (name, email)
+    attendees: tuple[tuple[str, str], ...] = ()
+    sequence: int = 0
 
     def content_hash(self) -> str:
         """A normalized hash: equal drafts hash equal whatever zone their times are written in."""
         d = asdict(self)
+        # Left out while unset, so the hashes of clones written before these fields existed
+        # stay the same (a changed hash rewrites every copy once).
+        for k in ("organizer", "attendees", "sequence"):
+            if not d[k]:
+                del d[k]
         for k in ("start", "end"):
             v = getattr(self, k)
             d[k] = v.astimezone(timezone.utc).isoformat() if isinstance(v, datetime) and v.tzinfo else v.isoformat()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -144,7 +144,7 @@ class SyncEngine:
                 provider.close()
             self._replan_others(cycle, ran=set())
 
-    def refresh_calendars(self, user_id: int | None = None, *,
+    def refresh_calendars(self, user_id: int | None = None, *, calendar_ids: Iterable[int] | None = None,
                           should_stop: Callable[[], bool] = lambda: False) -> int:
         """Bring the mirror of every calendar up to date (of one user, or of all), rule or no rule.
 
@@ -153,8 +153,10 @@ class SyncEngine:
         never appear, and copies homecal just wrote would show hours late. Costs one incremental
         request per calendar when nothing changed. A rule's source keeps the empty-source guard;
         a change found here reaches the rules reading that calendar on their next run.
-        Returns how many calendars could not be refreshed.
+        `calendar_ids` limits it to those calendars (a booking's live re-check of its conflict
+        calendars). Returns how many calendars could not be refreshed.
         """
+        only = set(calendar_ids) if calendar_ids is not None else None
         cycle = _Cycle(Window.around(self.now(), self.config.sync.window_past_days,
                                      self.config.sync.window_future_days))
         sources = {cid for r in rules_repo.all_rules(self.store) for cid in r.source_ids}
@@ -164,6 +166,8 @@ class SyncEngine:
             for cal in accounts_repo.calendars(self.store, user_id=user_id):
                 if should_stop():
                     break
+                if only is not None and cal.id not in only:
+                    continue
                 state = self._refresh(cycle, cal, self._tz_for(owners[cal.account_id]),
                                       allow_empty=cal.id not in sources, reconcile=False)
                 failed += not state.ok

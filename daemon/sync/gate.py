@@ -3,8 +3,8 @@
 Rules (DESIGN.md, "Access modes and the gate"):
 - Only read-write accounts are written to; free-busy and no-access accounts never are.
 - A read-only calendar or provider (ICS feed) is never written to.
-- Update and delete touch only partner events (written by homecal: a mapping row names
-  them), unless the user granted that calendar extended permission.
+- Update and delete touch only partner events (written by homecal: a mapping row or a
+  booking names them), unless the user granted that calendar extended permission.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ class Gate:
     def _check_partner(self, ref: EventRef) -> None:
         if self.calendar.extended_permission:
             return
+        # Written by homecal: a sync mapping or a booking names the event.
         hit = self.store.db.execute(
-            "SELECT 1 FROM mappings WHERE target_calendar_id = ? AND target_id = ? LIMIT 1",
-            [self.calendar.id, ref.id]).fetchone()
+            "SELECT 1 FROM mappings WHERE target_calendar_id = ? AND target_id = ? "
+            "UNION ALL SELECT 1 FROM bookings WHERE target_calendar_id = ? AND target_id = ? LIMIT 1",
+            [self.calendar.id, ref.id, self.calendar.id, ref.id]).fetchone()
         if hit is None:
             raise AccessDenied(f"event {ref.id} in {self.calendar.name} was not created by homecal and the calendar "
                                "has no extended permission: it is left untouched")

@@ -1,0 +1,97 @@
+"""The host's busy time for a booking link, and the fail-closed checks around it.
+
+Busy time comes from what the sync keeps (the mirror's plain columns: transparent,
+cancelled and declined events and homecal's own copies are already left out) plus the
+host's confirmed bookings through any link. A conflict calendar that cannot be read (its
+account needs re-linking, is failing or backing off, or was never read) makes the link
+unavailable rather than offering times that may be taken. At booking time the conflict
+calendars are re-read live (one incremental request each when nothing changed).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from daemon.booking.availability import BusyTime
+from daemon.config import Config
+from daemon.errors import HomecalError
+from daemon.models import AccessMode
+from daemon.store import accounts, bookings, mirror
+from daemon.store.accounts import Calendar
+from daemon.store.booking_links import BookingLink
+from daemon.store.db import Store
+
+log = logging.getLogger("homecal.booking")
+
+#: how long a booking waits for a running sync cycle before saying "try again"
+LIVE_CHECK_WAIT_SECONDS = 30.0
+#: all-day rows are stored as midnights of the zone they were synced in; read a little wider
+_ALL_DAY_MARGIN = timedelta(hours=14)
+
+
+class Unreadable(HomecalError):
+    """A conflict calendar cannot be read right now; the message names it for the host."""
+
+    http_status = 503
+
+
+def conflict_calendars(store: Store, link: BookingLink) -> list[Calendar]:
+    """The link's conflict calendars that still exist and belong to the link's owner."""
+    wanted = set(link.settings.conflict_calendar_ids)
+    return [c for c in accounts.calendars(store, user_id=link.user_id) if c.id in wanted]
+
+
+def _read_from_provider(account) -> bool:
+    # nothing is read from a no-access provider account; a local calendar is homecal's own
+    return account.mode != AccessMode.NO_ACCESS or account.kind == "local"
+
+
+def check_readable(store: Store, link: BookingLink, now: datetime) -> list[Calendar]:
+    """The conflict calendars, or Unreadable when one of them cannot be trusted right now."""
+    cals = conflict_calendars(store, link)
+    by_id = {a.id: a for a in accounts.all_accounts(store, link.user_id)}
+    for cal in cals:
+        account = by_id[cal.account_id]
+        if not _read_from_provider(account):
+            continue
+        if account.status == "needs-relink":
+            raise Unreadable(f"account {account.name} needs re-linking")
+        if account.status == "error" or (account.backoff_until and account.backoff_until > now.isoformat()):
+            raise Unreadable(f"account {account.name} could not be read lately")
+        if cal.last_refresh_at is None:
+            raise Unreadable(f"calendar {cal.name} has not been read yet")
+    return cals
+
+
+def busy_times(store: Store, link: BookingLink, calendars: list[Calendar], start: datetime, end: datetime, *,
+               exclude_booking: int | None = None) -> list[BusyTime]:
+    """Busy time overlapping [start, end): the conflict calendars' events and the host's bookings."""
+    rows = mirror.busy_between(store, [c.id for c in calendars], start - _ALL_DAY_MARGIN, end + _ALL_DAY_MARGIN)
+    out = [BusyTime(r.start_utc, r.end_utc, r.all_day) for r in rows]
+    out += [BusyTime(a, b) for a, b in bookings.busy_of_user(store, link.user_id, start, end,
+                                                             exclude_id=exclude_booking)]
+    return out
+
+
+def live_recheck(config: Config, store: Store, link: BookingLink, calendars: list[Calendar]) -> None:
+    """Re-read the conflict calendars now, through the sync engine (the mirror is updated).
+
+    Shares the sync lock with the scheduler's cycle, so it never plans against rows a cycle
+    is writing. Raises Unreadable when a calendar cannot be read or the lock is not free soon.
+    """
+    from daemon.sync.cycle import SYNC_LOCK, engine_for
+
+    readable = {a.id for a in accounts.all_accounts(store, link.user_id) if _read_from_provider(a)}
+    ids = [c.id for c in calendars if c.account_id in readable]
+    if not ids:
+        return
+    if not SYNC_LOCK.acquire(timeout=LIVE_CHECK_WAIT_SECONDS):
+        raise Unreadable("a sync is running and did not finish in time")
+    try:
+        failed = engine_for(store, config).refresh_calendars(link.user_id, calendar_ids=ids)
+    finally:
+        SYNC_LOCK.release()
+    if failed:
+        log.warning("booking link %s: %d conflict calendar(s) could not be re-read; not booking", link.id, failed)
+        raise Unreadable(f"{failed} conflict calendar(s) could not be read")
