@@ -20,6 +20,10 @@ PUBLIC_ALLOWLIST = {
     # calendar apps poll the free/busy feed without a session; the long secret token in its
     # URL is the credential (unknown or revoked: 404), tests/web/test_feeds.py
     "feeds.feed",
+    # the visitor's booking pages: the link key (a slug, or a private link's secret) and the
+    # booking token in the URL are the credential (unknown: 404), tests/web/test_booking_public.py
+    "booking.slots", "booking.slot", "booking.manage", "booking.invite", "booking.cancel",
+    "booking.reschedule", "booking.reschedule_slot",
 }
 
 _DUMMY_BY_CONVERTER = {
