@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from daemon.booking import service
+from daemon.booking import outbox_job, service
 from daemon.booking.link_settings import LinkSettingsError
 from daemon.errors import HomecalError, NotFound, UsageError
 from daemon.store import booking_links, outbox
@@ -205,11 +205,12 @@ def _booking_row(booking: service.Booking, links: dict[int, BookingLink], cals: 
     labels = {q.id: q.label for q in link.settings.questions} if link else {}
     answers = [(labels.get(qid, "A question since removed"), text)
                for qid, text in booking.visitor.answers.items() if text]
+    cal = cals.get(booking.target_calendar_id) if booking.target_calendar_id else None
+    where = cal.label if cal else "a calendar since removed"
     if booking.delivery == "event":
-        delivery = f"Event in {cals[booking.target_calendar_id].label}" \
-            if booking.target_calendar_id in cals else "Event in a calendar since removed"
+        delivery = f"Event in {where}; the calendar service invited the visitor"
     else:
-        delivery = "Emailed invitation"
+        delivery = f"Emailed invitation; kept in {where}"
     if booking.status == "cancelled":
         by = {"host": "you", "visitor": "the visitor"}.get(booking.cancelled_by or "", "")
         status = f"Cancelled{' by ' + by if by else ''}{', ' + _stamp(booking.cancelled_at, tz) if booking.cancelled_at else ''}"
@@ -301,7 +302,8 @@ def retry(entry_id: int) -> Response:
     except UsageError as err:
         flash(as_sentence(str(err)), "info")
         return redirect(url_for("links.outbox"))
-    flash("The mail is queued to be sent again right away." if _smtp_ready() else
+    outbox_job.kick(get_config(), store)  # now, not at the scheduler's next run
+    flash("The mail is being sent again now." if _smtp_ready() else
           "The mail is queued, but mail is not set up yet: it goes out once an SMTP server is configured.",
           "success")
     return redirect(url_for("links.outbox"))

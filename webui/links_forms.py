@@ -19,6 +19,7 @@ from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from daemon.booking import link_settings as ls
+from daemon.booking.delivery import SCHEDULING_KINDS
 from daemon.booking.link_settings import LinkSettings, LinkSettingsError
 from daemon.models import AccessMode
 from daemon.store import accounts as accounts_repo
@@ -44,8 +45,17 @@ class CalendarChoice:
     id: int
     label: str  # "Account / Calendar"
     kind: str  # the account's provider kind
-    read_write: bool  # bookings there become events (else emailed invitations)
+    read_write: bool  # homecal may write there (read-write account, writable calendar)
     use_for_conflicts: bool
+
+    @property
+    def delivery(self) -> str:
+        """What a booking there becomes, by the rule of daemon.booking.delivery.resolve_target:
+        "event" (the provider invites the visitor), "kept" (a busy event here, and homecal
+        emails the invitation) or "invite" (emailed, kept in homecal's Bookings calendar)."""
+        if self.read_write:
+            return "event" if self.kind in SCHEDULING_KINDS else "kept"
+        return "invite"
 
 
 def user_calendars(store: Store, user_id: int) -> list[CalendarChoice]:
@@ -60,10 +70,17 @@ def user_calendars(store: Store, user_id: int) -> list[CalendarChoice]:
     return out
 
 
+DELIVERY_WORDS = {
+    "event": "bookings become events, the calendar service invites the visitor",
+    "kept": "bookings are kept here, homecal emails the invitations",
+    "invite": "homecal cannot write there: bookings are emailed invitations",
+}
+
+
 def delivery_words(choice: CalendarChoice | None) -> str:
     if choice is None:
         return "bookings are emailed invitations"
-    return "bookings become events" if choice.read_write else "bookings are emailed invitations"
+    return DELIVERY_WORDS[choice.delivery]
 
 
 class MultiCheckboxField(SelectMultipleField):
