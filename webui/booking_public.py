@@ -135,7 +135,9 @@ def _picker(link: BookingLink, choice: bf.Choice, *, from_text: str | None, page
         day = bf.parse_day(from_text)
         if from_text and day is None:
             notices.append("That week is not a date like 2026-11-23; showing the first week.")
-        day = min(max(day or first_day, first_day), last_day)
+        day = max(day or first_day, first_day)
+        if day > last_day:  # past the window: its last page, as paging would reach it
+            day = first_day + timedelta(days=7 * ((last_day - first_day).days // 7))
         week_start, week_end = bf.week_bounds(day, tz)
         week_from = day.isoformat()
         week_label = f"{bf.day_label(day)} – {bf.day_label(day + timedelta(days=6), year=True)}"
