@@ -10,8 +10,11 @@ calendars are re-read live (one incremental request each when nothing changed).
 
 from __future__ import annotations
 
+import bisect
 import logging
-from datetime import datetime, timedelta
+import threading
+from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
 
 from daemon.booking.availability import BusyTime
 from daemon.config import Config
@@ -64,11 +67,83 @@ def check_readable(store: Store, link: BookingLink, now: datetime) -> list[Calen
     return cals
 
 
+class _MergedBusy:
+    """The conflict calendars' busy time, merged once and kept until a calendar is read again.
+
+    A booking page asks for one week at a time, many times a minute; reading and merging
+    20,000 rows for each request would cost more than everything else together. The key is
+    every calendar's (id, last read, cursor): each mirror change is followed by a new cursor
+    and read time, so a change made anywhere (the daemon, `homecal sync`) is seen at the next
+    request after it. Only what is offered uses this; taking a slot reads the rows afresh.
+    """
+
+    MAX_ENTRIES = 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple, tuple[list[float], list[float], list[float], list[float]]] = OrderedDict()
+
+    def get(self, store: Store, calendars: list[Calendar]) -> tuple[list[float], list[float], list[float], list[float]]:
+        """(timed starts, timed ends, all-day starts, all-day ends) as sorted, merged epochs."""
+        key = (str(store.path), tuple((c.id, c.last_refresh_at, c.cursor) for c in calendars))
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                return hit
+        rows = mirror.busy_between(store, [c.id for c in calendars], _EVER[0], _EVER[1])
+        value = (*_merge((r.start_utc.timestamp(), r.end_utc.timestamp()) for r in rows if not r.all_day),
+                 *_merge((r.start_utc.timestamp(), r.end_utc.timestamp()) for r in rows if r.all_day))
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.MAX_ENTRIES:
+                self._entries.popitem(last=False)
+        return value
+
+
+def _merge(pairs) -> tuple[list[float], list[float]]:
+    starts: list[float] = []
+    ends: list[float] = []
+    for a, b in sorted(pairs):
+        if starts and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return starts, ends
+
+
+def _slice(starts: list[float], ends: list[float], lo: float, hi: float, all_day: bool) -> list[BusyTime]:
+    # merged intervals are disjoint and sorted, so their ends are sorted too
+    i = bisect.bisect_right(ends, lo)
+    out = []
+    while i < len(starts) and starts[i] < hi:
+        out.append(BusyTime(datetime.fromtimestamp(starts[i], timezone.utc),
+                            datetime.fromtimestamp(ends[i], timezone.utc), all_day))
+        i += 1
+    return out
+
+
+_MERGED = _MergedBusy()
+_EVER = (datetime(1970, 1, 2, tzinfo=timezone.utc), datetime(9999, 1, 1, tzinfo=timezone.utc))
+
+
 def busy_times(store: Store, link: BookingLink, calendars: list[Calendar], start: datetime, end: datetime, *,
-               exclude_booking: int | None = None) -> list[BusyTime]:
-    """Busy time overlapping [start, end): the conflict calendars' events and the host's bookings."""
-    rows = mirror.busy_between(store, [c.id for c in calendars], start - _ALL_DAY_MARGIN, end + _ALL_DAY_MARGIN)
-    out = [BusyTime(r.start_utc, r.end_utc, r.all_day) for r in rows]
+               exclude_booking: int | None = None, fresh: bool = False) -> list[BusyTime]:
+    """Busy time overlapping [start, end): the conflict calendars' events and the host's bookings.
+
+    `fresh` reads the mirror rows of the range now (taking a slot); otherwise the merged
+    busy time kept per state of the calendars serves (offering slots).
+    """
+    if fresh:
+        rows = mirror.busy_between(store, [c.id for c in calendars], start - _ALL_DAY_MARGIN,
+                                   end + _ALL_DAY_MARGIN)
+        out = [BusyTime(r.start_utc, r.end_utc, r.all_day) for r in rows]
+    else:
+        timed_s, timed_e, day_s, day_e = _MERGED.get(store, calendars)
+        lo, hi = start.timestamp(), end.timestamp()
+        margin = _ALL_DAY_MARGIN.total_seconds()
+        out = _slice(timed_s, timed_e, lo, hi, False) + _slice(day_s, day_e, lo - margin, hi + margin, True)
     out += [BusyTime(a, b) for a, b in bookings.busy_of_user(store, link.user_id, start, end,
                                                              exclude_id=exclude_booking)]
     return out

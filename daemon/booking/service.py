@@ -156,7 +156,8 @@ def _check_slot(store: Store, link: BookingLink, cals: list, *, duration: int, s
     """Is `start` still bookable, from the current rows (run inside the slot transaction)."""
     s = link.settings
     span = timedelta(minutes=s.buffer_before + duration + s.buffer_after)
-    busy_list = busy.busy_times(store, link, cals, start - span, start + span, exclude_booking=exclude_booking)
+    busy_list = busy.busy_times(store, link, cals, start - span, start + span, exclude_booking=exclude_booking,
+                                fresh=True)
     day = start.astimezone(tz).date()
     days = bookings.per_day(store, link.id, day, day, exclude_id=exclude_booking)
     return availability.is_bookable(s, duration=duration, tz=tz, busy=busy_list, booked_per_day=days, now=now,
