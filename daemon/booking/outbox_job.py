@@ -27,6 +27,7 @@ log = logging.getLogger("homecal.outbox")
 
 Sender = Callable[[mail.SmtpSettings, EmailMessage], None]
 
+BATCH = 20  # mails claimed at a time: what a crash mid-run leaves waiting for the lease
 _unconfigured_logged = threading.Event()
 
 
@@ -45,29 +46,41 @@ def deliver_due(config: Config, store: Store, *, now: datetime | None = None, se
                         counts["waiting"])
         return counts
     _unconfigured_logged.clear()
-    claimed = outbox.claim_due(store, now)
-    for i, (entry_id, _recipient, message) in enumerate(claimed):
-        if should_stop():
-            outbox.release(store, [e[0] for e in claimed[i:]], now)
-            break
-        try:
-            send(settings, message)
-        except Exception as err:  # noqa: BLE001 - every failure is recorded on the row
-            # mail.send raises MailError already explained and scrubbed; anything else
-            # (a custom sender) is explained here, without the password either.
-            text = str(err) if isinstance(err, mail.MailError) else mail.explain(err, settings)
-            if settings.password:
-                text = text.replace(settings.password, "********")
-            status = outbox.mark_failed(store, entry_id, text, now)
-            counts["failed" if status == "failed" else "retry"] += 1
-            log.warning("outbox mail %d not sent (%s): %s", entry_id,
-                        "gave up" if status == "failed" else "will retry", text)
-        else:
-            outbox.mark_sent(store, entry_id, now)
-            counts["sent"] += 1
-    if claimed:
-        log.info("outbox: %d sent, %d to retry, %d given up", counts["sent"], counts["retry"], counts["failed"])
+    # Batch after batch until nothing is due: a burst of bookings goes out in one run. A
+    # mail claimed here is never due again in this run (sent, or retried minutes later).
+    while claimed := outbox.claim_due(store, now, BATCH):
+        for i, (entry_id, _recipient, message) in enumerate(claimed):
+            if should_stop():
+                outbox.release(store, [e[0] for e in claimed[i:]], now)
+                _log_counts(counts)
+                return counts
+            _send_one(settings, store, entry_id, message, now, send, counts)
+    _log_counts(counts)
     return counts
+
+
+def _send_one(settings: mail.SmtpSettings, store: Store, entry_id: int, message: EmailMessage, now: datetime,
+              send: Sender, counts: dict[str, int]) -> None:
+    try:
+        send(settings, message)
+    except Exception as err:  # noqa: BLE001 - every failure is recorded on the row
+        # mail.send raises MailError already explained and scrubbed; anything else (a
+        # custom sender) is explained here, without the password either.
+        text = str(err) if isinstance(err, mail.MailError) else mail.explain(err, settings)
+        if settings.password:
+            text = text.replace(settings.password, "********")
+        status = outbox.mark_failed(store, entry_id, text, now)
+        counts["failed" if status == "failed" else "retry"] += 1
+        log.warning("outbox mail %d not sent (%s): %s", entry_id, "gave up" if status == "failed" else "will retry",
+                    text)
+    else:
+        outbox.mark_sent(store, entry_id, now)
+        counts["sent"] += 1
+
+
+def _log_counts(counts: dict[str, int]) -> None:
+    if counts["sent"] or counts["retry"] or counts["failed"]:
+        log.info("outbox: %d sent, %d to retry, %d given up", counts["sent"], counts["retry"], counts["failed"])
 
 
 class _Kicker:
