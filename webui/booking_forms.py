@@ -94,6 +94,8 @@ class Choice:
     #: the visitor named a zone (else it is the default and the page script may replace it)
     zone_given: bool
     notices: tuple[str, ...] = ()
+    #: a duration was asked for that the link does not offer (the default is used instead)
+    bad_duration: bool = False
 
     def query(self, **extra: object) -> dict[str, object]:
         """Query parameters that keep this choice in a link."""
@@ -105,6 +107,7 @@ def choose(link: BookingLink, args: Mapping[str, str], *, default_zone: str,
     """The duration and zone from `args`; anything unusable falls back to the default with a
     notice that says so (a stale or hand-edited link still shows a working page)."""
     notices: list[str] = []
+    bad_duration = False
     durations = link.settings.durations
     duration = fixed_duration if fixed_duration is not None else durations[0]
     raw = (args.get("duration") or "").strip()
@@ -112,6 +115,7 @@ def choose(link: BookingLink, args: Mapping[str, str], *, default_zone: str,
         if raw.isascii() and raw.isdigit() and len(raw) <= 4 and int(raw) in durations:
             duration = int(raw)
         else:
+            bad_duration = True
             offered = ", ".join(f"{d}" for d in durations)
             notices.append(f"That meeting length is not offered; choose {offered} minutes. "
                            f"Showing {duration} minutes.")
@@ -123,7 +127,7 @@ def choose(link: BookingLink, args: Mapping[str, str], *, default_zone: str,
         else:
             notices.append(f"That time zone is not known here. Times are shown in {default_zone}.")
     return Choice(duration, ZoneInfo(zone_name), zone_name, bool(raw_zone) and zone_name == raw_zone,
-                  tuple(notices))
+                  tuple(notices), bad_duration)
 
 
 # -- how times read ------------------------------------------------------------------------

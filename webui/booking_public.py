@@ -211,9 +211,16 @@ def slot(key: str, start: str) -> Response:
     values = request.form if request.method == "POST" else request.args
     choice = bf.choose(link, values, default_zone=host_zone)
     at = bf.parse_start(start)
+    back = url_for("booking.slots", key=key, tz=choice.zone_name)
     if at is None:
         return _problem(400, "Not a valid time", "The address does not name a time that can be booked. "
-                        "Please pick a time from the list.", back=url_for("booking.slots", key=key, **choice.query()))
+                        "Please pick a time from the list.", back=back)
+    # Never book another length than the one asked for: a wrong or (on POST) missing
+    # duration is refused, not replaced by the default.
+    if choice.bad_duration or (request.method == "POST" and not (values.get("duration") or "").strip()):
+        offered = ", ".join(str(d) for d in link.settings.durations)
+        return _problem(400, "Not a valid meeting length", f"This link offers meetings of {offered} minutes. "
+                        "Please pick a time from the list.", back=back)
     if request.method == "GET":
         try:
             if not _offered(link, choice.duration, at):

@@ -322,6 +322,18 @@ def test_a_bad_or_unavailable_start_is_explained(client, link) -> None:
         assert "That time is not available any more" in text(response) and slot_hrefs(text(response))
 
 
+def test_a_length_the_link_does_not_offer_is_refused_not_replaced(client, store, link) -> None:
+    href = later_slot(text(client.get("/book/intro")))
+    path = href.split("?")[0]
+    wrong = client.get(f"{path}?duration=45")
+    assert wrong.status_code == 400 and "This link offers meetings of 30, 60 minutes." in text(wrong)
+    page = text(client.get(href))
+    for duration in ("45", "", "30.0", "٣٠"):
+        response = client.post(path, data=form_data(page, duration=duration))
+        assert response.status_code == 400 and "Not a valid meeting length" in text(response), duration
+    assert bookings_count(store) == 0
+
+
 def test_oversized_and_control_character_fields_get_messages_and_book_nothing(client, store, link) -> None:
     href = later_slot(text(client.get("/book/intro")))
     cases = {
