@@ -501,3 +501,32 @@ def test_every_page_of_the_area_has_labelled_controls_ordered_headings_and_uniqu
                                               overrides="nonsense", **{"questions-0-label": "x" * 300}))
     assert bad.status_code == 400
     _check_markup("POST /links/new with errors", bad.get_data(as_text=True))
+
+
+GARBAGE = [
+    {"durations": ["abc"]}, {"durations": ["7"]}, {"target_calendar_id": "abc"}, {"conflict_calendar_ids": ["x"]},
+    {"window_kind": "weird"}, {"location_kind": "evil"}, {"access": "secret"}, {"questions-0-kind": "essay"},
+    {f"questions-{i}-label": f"Q{i}" for i in range(15)}, {"questions-99-label": "far"}, {"title": "a\x00b"},
+    {"hours_mon": "09:00-10:00 " * 10}, {"overrides": "\n".join(f"2026-01-{d:02d}: off" for d in range(1, 32)) * 13},
+]
+
+
+@pytest.mark.parametrize("changes", GARBAGE, ids=[next(iter(c)) for c in GARBAGE])
+def test_garbage_gets_a_message_never_a_500(client, auth, store, host, changes):
+    token = auth.csrf_token("/links/new")
+    response = client.post("/links/new", data=form(token, **changes))
+    assert response.status_code in (302, 400), text(response)
+    if response.status_code == 400:
+        assert 'class="field-errors"' in text(response) or 'class="form-error"' in text(response)
+
+
+def test_editing_a_private_link_keeps_it_private_and_its_url(client, auth, store, host):
+    link = booking_links.create(store, host.user.id, open_settings(title="Quiet"), private=True)
+    page = text(client.get(f"/links/{link.id}/edit"))
+    assert "Private link: a secret, unguessable URL" in page and f"/book/{link.url_key}" in page
+    assert 'name="slug"' not in page
+    token = auth.csrf_token(f"/links/{link.id}/edit")
+    response = client.post(f"/links/{link.id}/edit", data=form(token, title="Quieter", access=None, slug=None))
+    assert response.status_code == 302, text(response)
+    saved = booking_links.get(store, link.id, host.user.id)
+    assert (saved.title, saved.private, saved.url_key) == ("Quieter", True, link.url_key)
