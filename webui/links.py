@@ -9,7 +9,7 @@ user's id is a 404 and changes nothing; the calendar choices are only the user's
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -42,7 +42,7 @@ def _own_link(link_id: int) -> BookingLink:
         abort(404, "There is no booking link at this address.")
 
 
-def _stamp(value: datetime | str | None, tz) -> str:  # noqa: ANN001 - a tzinfo
+def _stamp(value: datetime | str | None, tz: tzinfo) -> str:
     """A stored time in the host's zone, in words; "" for none."""
     if not value:
         return ""
@@ -53,7 +53,7 @@ def _stamp(value: datetime | str | None, tz) -> str:  # noqa: ANN001 - a tzinfo
     return value.astimezone(tz).strftime("%a %d %b %Y, %H:%M")
 
 
-def _when(booking: service.Booking, tz) -> str:  # noqa: ANN001 - a tzinfo
+def _when(booking: service.Booking, tz: tzinfo) -> str:
     start, end = booking.start.astimezone(tz), booking.end.astimezone(tz)
     last = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%a %d %b %Y, %H:%M}"
     return f"{start:%a %d %b %Y, %H:%M}–{last}"
@@ -200,7 +200,7 @@ def remove(link_id: int) -> str | Response:
 # -- bookings --------------------------------------------------------------------------------
 
 def _booking_row(booking: service.Booking, links: dict[int, BookingLink], cals: dict[int, CalendarChoice],
-                 tz, now: datetime) -> dict:  # noqa: ANN001 - a tzinfo
+                 tz: tzinfo, now: datetime) -> dict:
     link = links.get(booking.link_id)
     labels = {q.id: q.label for q in link.settings.questions} if link else {}
     answers = [(labels.get(qid, "A question since removed"), text)
@@ -212,8 +212,9 @@ def _booking_row(booking: service.Booking, links: dict[int, BookingLink], cals: 
     else:
         delivery = f"Emailed invitation; kept in {where}"
     if booking.status == "cancelled":
-        by = {"host": "you", "visitor": "the visitor"}.get(booking.cancelled_by or "", "")
-        status = f"Cancelled{' by ' + by if by else ''}{', ' + _stamp(booking.cancelled_at, tz) if booking.cancelled_at else ''}"
+        by = {"host": " by you", "visitor": " by the visitor"}.get(booking.cancelled_by or "", "")
+        at = f", {_stamp(booking.cancelled_at, tz)}" if booking.cancelled_at else ""
+        status = f"Cancelled{by}{at}"
     else:
         status = "Done" if booking.end <= now else "Confirmed"
     return {"b": booking, "when": _when(booking, tz), "link_title": link.title if link else booking.title,
