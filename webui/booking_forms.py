@@ -137,6 +137,15 @@ def day_label(day: date, *, year: bool = False) -> str:
     return f"{text} {day.year}" if year else text
 
 
+def week_label(first: date) -> str:
+    """"22 – 28 November 2026", "29 November – 5 December 2026": short enough for a phone."""
+    last = first + timedelta(days=6)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day} – {last.day} {last:%B %Y}"
+    start = f"{first.day} {first:%B}" + (f" {first.year}" if first.year != last.year else "")
+    return f"{start} – {last.day} {last:%B %Y}"
+
+
 def clock(value: datetime, tz: tzinfo) -> str:
     return value.astimezone(tz).strftime("%H:%M")
 

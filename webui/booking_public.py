@@ -61,15 +61,17 @@ def _problem_page(err: HTTPException) -> Response:
     status = err.code or 500
     if status >= 500:
         return handle_error(err)
+    back = None
     if isinstance(err, CSRFError):
-        title, message = "The form expired", CSRF_MESSAGE
+        # Opening the same address again gives a fresh form (and a fresh token).
+        title, message, back = "The form expired", CSRF_MESSAGE, request.path
     else:
         title = _PROBLEM_TITLES.get(status, err.name)
         custom = err.description if err.description != type(err).description else None
         message = custom or {404: "There is no page at this address."}.get(
             status, "The request could not be understood. Please go back and try again.")
     headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
-    return _problem(status, title, message, headers=headers)
+    return _problem(status, title, message, back=back, headers=headers)
 
 
 def _problem(status: int, title: str, message: str, *, back: str | None = None,
@@ -140,7 +142,7 @@ def _picker(link: BookingLink, choice: bf.Choice, *, from_text: str | None, page
             day = first_day + timedelta(days=7 * ((last_day - first_day).days // 7))
         week_start, week_end = bf.week_bounds(day, tz)
         week_from = day.isoformat()
-        week_label = f"{bf.day_label(day)} – {bf.day_label(day + timedelta(days=6), year=True)}"
+        week_label = bf.week_label(day)
         if day > first_day:
             prev_from = max(first_day, day - timedelta(days=7))
         if day + timedelta(days=7) <= last_day:
