@@ -116,6 +116,10 @@ class Daemon:
                 self.server.close()
             except Exception:  # noqa: BLE001 - already closed by waitress on SystemExit
                 pass
+        # A mail being sent right after a booking may finish; one cut off is sent again later.
+        from daemon.booking.outbox_job import wait_idle
+
+        wait_idle(5)
         try:
             self.store.meta_set("daemon_pid", None)
             self.store.meta_set("daemon_stopped_at", utcnow())

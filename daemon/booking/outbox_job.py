@@ -111,8 +111,9 @@ class _Kicker:
                 if not self._again:
                     self._running = False
                     self._idle.notify_all()
-                    return
+                    break
                 self._again = False
+        store.release_thread()  # one thread per kick: its connection must not outlive it
 
     def wait_idle(self, timeout: float) -> bool:
         with self._idle:

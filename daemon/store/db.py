@@ -71,6 +71,21 @@ class Store:
                 self._all.append(db)
         return db
 
+    def release_thread(self) -> None:
+        """Close this thread's connection: a short-lived thread calls it before it ends, or
+        the store would keep one connection per thread ever started until `close()`."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            return
+        self._local.db = None
+        with self._lock:
+            if db in self._all:
+                self._all.remove(db)
+        try:
+            db.close()
+        except sqlite3.Error:
+            pass
+
     @contextmanager
     def atomic(self) -> Iterator[Database]:
         """One transaction (a savepoint when nested) on this thread's connection."""

@@ -18,7 +18,7 @@ from daemon.store import settings as st
 from daemon.store import users
 from tests.conftest import free_port
 from tests.servers import self_signed_tls
-from tests.unit.test_mail import SmtpSink
+from tests.servers import SmtpSink
 from tests.web.conftest import ADMIN_PASSWORD
 from webui import create_app
 
