@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -29,6 +30,7 @@ from webui import booking_forms
 UTC = timezone.utc
 HOST, HOST_TZ = "hanna", "Europe/Berlin"
 BERLIN, TOKYO, NEW_YORK = ZoneInfo(HOST_TZ), ZoneInfo("Asia/Tokyo"), ZoneInfo("America/New_York")
+TAKEN = "That time was just taken. Here are the times still free."
 SLOT_RE = re.compile(r'class="slot" href="([^"]+)"')
 
 
@@ -381,13 +383,41 @@ def test_a_slot_taken_meanwhile_shows_the_times_still_free(app, client, store, l
     response = other.post(href.split("?")[0], data=form_data(slow_form, email="slow@example.org"))
     assert response.status_code == 409
     page = text(response)
-    assert "That time was just taken. Here are the times still free." in page
+    assert TAKEN in page
     assert slot_hrefs(page) and href not in slot_hrefs(page)
     assert "Times are shown in <strong>Asia/Tokyo</strong>" in page  # the visitor's zone is kept
     assert bookings_count(store) == 1
     # Following the stale link later says the same without an error page.
     stale = other.get(href)
     assert stale.status_code == 409 and "not available any more" in text(stale)
+
+
+def test_visitors_racing_for_one_slot_one_books_the_others_see_fresh_slots(app, store, link) -> None:
+    racers = 12
+    clients = [app.test_client() for _ in range(racers)]
+    href = later_slot(text(clients[0].get("/book/intro")))
+    forms = []
+    for i, c in enumerate(clients):
+        c.environ_base["REMOTE_ADDR"] = f"192.0.2.{i + 1}"
+        forms.append(form_data(text(c.get(href)), email=f"racer{i}@example.org"))
+    barrier = threading.Barrier(racers)
+    answers: list = [None] * racers
+
+    def race(i: int) -> None:
+        barrier.wait()
+        answers[i] = clients[i].post(href.split("?")[0], data=forms[i])
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [303] + [409] * (racers - 1)
+    for answer in answers:
+        if answer.status_code == 409:
+            assert TAKEN in text(answer) and slot_hrefs(text(answer)) and href not in slot_hrefs(text(answer))
+    assert bookings_count(store) == 1
 
 
 def test_unknown_disabled_and_garbage_addresses_are_plain_404s(client, store, host, home, link) -> None:
