@@ -31,6 +31,8 @@ FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 #: statuses a visitor may meet on these pages; anything else (above all 5xx) is a bug
 CLIENT_ANSWERS = {200, 303, 308, 400, 404, 405, 409, 413, 429, 503}  # 308: werkzeug merges "//"
 
+#: any character a browser can send (UTF-8 cannot carry lone surrogates)
+CHARS = st.characters(codec="utf-8")
 CONTROL = st.characters(max_codepoint=0x9F).filter(lambda c: ord(c) < 32 or ord(c) >= 127)
 NASTY = st.sampled_from(["\x00", "\r\n", "\u2028", "\u202e", "\ufeff", "%00", "../", "<script>", "'\"", "\\",
                          "é", "𝔘", "🙂", "\u0301", " ", "@", ",", ";", "\t"])
@@ -38,16 +40,16 @@ NASTY = st.sampled_from(["\x00", "\r\n", "\u2028", "\u202e", "\ufeff", "%00", ".
 
 def huge(max_size: int) -> st.SearchStrategy[str]:
     """One character repeated: large inputs without generating every character."""
-    return st.builds(lambda c, n: c * n, st.characters(), st.integers(0, max_size))
+    return st.builds(lambda c, n: c * n, CHARS, st.integers(0, max_size))
 
 
 def field(valid: str, max_size: int = 400_000) -> st.SearchStrategy[str]:
     """A valid value, random text, nasty pieces, control characters or something huge."""
     return st.one_of(
         st.just(valid),
-        st.text(max_size=60),
-        st.lists(st.one_of(NASTY, st.text(max_size=5)), max_size=8).map("".join),
-        st.builds(lambda a, c, b: a + c + b, st.just(valid), CONTROL, st.text(max_size=3)),
+        st.text(CHARS, max_size=60),
+        st.lists(st.one_of(NASTY, st.text(CHARS, max_size=5)), max_size=8).map("".join),
+        st.builds(lambda a, c, b: a + c + b, st.just(valid), CONTROL, st.text(CHARS, max_size=3)),
         huge(max_size),
     )
 
@@ -94,9 +96,9 @@ def test_random_form_input_never_errors_and_never_books_what_the_rules_refuse(ap
     @example(name="Vera Visitor", email="vera@example.org", topic="Our project", notes="", website="",
              duration="30", tz="Asia/Tokyo")
     @given(name=field("Vera Visitor"), email=field("vera@example.org"), topic=field("Our project"),
-           notes=field(""), website=st.one_of(st.just(""), st.just(""), st.text(max_size=20)),
-           duration=st.one_of(st.sampled_from(["30", "60"]), st.text(max_size=8)),
-           tz=st.one_of(st.sampled_from(["America/New_York", "Asia/Tokyo"]), st.text(max_size=40)))
+           notes=field(""), website=st.one_of(st.just(""), st.just(""), st.text(CHARS, max_size=20)),
+           duration=st.one_of(st.sampled_from(["30", "60"]), st.text(CHARS, max_size=8)),
+           tz=st.one_of(st.sampled_from(["America/New_York", "Asia/Tokyo"]), st.text(CHARS, max_size=40)))
     def check(name: str, email: str, topic: str, notes: str, website: str, duration: str, tz: str) -> None:
         data = {**base, "name": name, "email": email, "q_topic": topic, "q_notes": notes, "website": website,
                 "duration": duration, "tz": tz}
@@ -125,7 +127,7 @@ SLOT_START = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 
 
 def segment(real: str) -> st.SearchStrategy[str]:
     """A path segment: the real one, or anything at all (percent-encoded as a browser would)."""
-    return st.one_of(st.just(real), st.text(min_size=1, max_size=60), huge(3000).filter(bool),
+    return st.one_of(st.just(real), st.text(CHARS, min_size=1, max_size=60), huge(3000).filter(bool),
                      st.lists(NASTY, min_size=1, max_size=6).map("".join))
 
 
@@ -137,7 +139,7 @@ def test_random_slot_urls_never_error(app, config, store, fuzz_link) -> None:
     token = re.fullmatch(r"/booking/(.+)", client.post(href.split("?")[0], data=form_data(
         text(client.get(href)))).location).group(1)
     csrf = csrf_tokens(text(client.get(f"/booking/{token}/cancel")))[0]
-    query_value = st.one_of(st.none(), st.text(max_size=40), huge(5000), NASTY,
+    query_value = st.one_of(st.none(), st.text(CHARS, max_size=40), huge(5000), NASTY,
                             st.sampled_from(["30", "60", "Asia/Tokyo", "2026-13-01", "9999-12-31", "0001-01-01"]))
     bookings_before = bookings_count(store)
 
