@@ -7,8 +7,16 @@ a page links to (a video call, say). Pages are standalone (templates/booking/bas
 the admin shell. Times are shown in the visitor's zone (`tz`), picked by booking.js or by hand.
 
 Input is parsed by webui/booking_forms.py; the booking rules live in daemon/booking/service.py.
+Nothing a visitor sends can change anything on a GET (mail scanners open every link).
 
-URLs (a promise to users, keep exactly): see /tmp/service_api.md and the routes below.
+The URLs are a promise to users (they are in e-mails), keep them exactly:
+    /book/<key>                          the free times, a week at a time (?duration, tz, from)
+    /book/<key>/<start>                  the form for one slot (start: UTC "YYYYMMDDTHHMMZ"); POST books
+    /booking/<token>                     the visitor's booking: confirmation and links to manage it
+    /booking/<token>/invite.ics          the .ics download
+    /booking/<token>/cancel              GET asks, POST cancels
+    /booking/<token>/reschedule          the free times for moving it
+    /booking/<token>/reschedule/<start>  GET asks, POST moves
 """
 
 from __future__ import annotations
