@@ -598,8 +598,11 @@ def draft_to_ical(draft: Draft, uid: str, key: str, *, tz: tzinfo | None = None)
         for name, email in draft.attendees:
             event.add("ATTENDEE", _cal_address(name, email, attendee=True))
     # As TEXT, explicitly: icalendar writes unknown X- properties raw, which breaks on ';' or
-    # a newline in the key.
-    event.add(MARKER, icalendar.vText(key))
+    # a newline in the key. A booking is no copy but a meeting of its own: unmarked, it shows
+    # in the calendar view, blocks time in the feed and may be a rule's source like any event
+    # (the gate knows it through the bookings table; its href comes from `key` all the same).
+    if draft.kind != "booking":
+        event.add(MARKER, icalendar.vText(key))
     cal = icalendar.Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")

@@ -88,9 +88,26 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[Database]:
-        """One transaction (a savepoint when nested) on this thread's connection."""
-        with self.db.atomic() as db:
+        """One transaction (a savepoint when nested) on this thread's connection.
+
+        BEGIN IMMEDIATE: the write lock is taken before the first read. A deferred
+        transaction that reads and then writes fails at once with "database is locked" when
+        another thread committed in between (its snapshot is stale, waiting cannot help);
+        taking the lock first makes concurrent writers queue instead (busy_timeout).
+        """
+        db = self.db
+        if db.conn.in_transaction:
+            with db.atomic():  # a savepoint inside the caller's transaction
+                yield db
+            return
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
             yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        db.conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close every thread's connection. Further use raises StoreError."""

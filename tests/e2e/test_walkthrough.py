@@ -1,4 +1,5 @@
-"""The walk a new user takes, in a real Chromium against a real Radicale (issue #4, point 8).
+"""The walk a new user takes, in a real Chromium against a real Radicale (issue #4, point 8),
+and on to a booking link a visitor books and cancels (issue #5, point 9).
 
 First-run setup, log in, link a CalDAV account on Radicale, add a local calendar, create a
 busy rule and look at its dry-run preview, save it, sync, and find the events in the week
@@ -14,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import ADMIN, CONTRAST_JS, PASSWORD, SCREENSHOTS, fits_the_screen
-from tests.servers import RadicaleServer
+from tests.e2e.conftest import ADMIN, CONTRAST_JS, PASSWORD, PHONE, SCREENSHOTS, fits_the_screen
+from tests.servers import RadicaleServer, SmtpSink
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,9 @@ def shot(page, name: str) -> None:
     assert low == [], f"{name}: text below the WCAG AA contrast: {low}"
 
 
-def test_setup_link_caldav_busy_rule_sync_and_week_view(live_server: str, browser, radicale: RadicaleServer) -> None:
+def test_setup_link_caldav_busy_rule_sync_week_view_and_a_visitor_books(live_server: str, browser,
+                                                                        radicale: RadicaleServer,
+                                                                        smtp_sink: SmtpSink) -> None:
     from playwright.sync_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -134,9 +137,88 @@ def test_setup_link_caldav_busy_rule_sync_and_week_view(live_server: str, browse
         page.goto(f"{live_server}/feeds/")
         shot(page, "feeds")
         assert fits_the_screen(page)
+
+        booking_walk(page, browser, live_server, smtp_sink)
         assert console_errors == []
     finally:
         context.close()
+
+
+def booking_walk(page, browser, live_server: str, sink: SmtpSink) -> None:
+    """Issue #5, point 9: the host makes a booking link, a visitor in another browser books
+    it, the host sees it in the calendar, and the visitor cancels from the link in the mail."""
+    from playwright.sync_api import expect
+
+    # mail through the real SMTP server on loopback, and links that point at this server
+    page.goto(f"{live_server}/settings/mail")
+    page.get_by_label("SMTP server").fill("127.0.0.1")
+    page.get_by_label("Port").fill(str(sink.port))
+    page.get_by_label("Security").select_option("none")
+    page.get_by_label("Sender address").fill("homecal@example.org")
+    page.get_by_role("button", name="Save mail settings").click()
+    page.goto(f"{live_server}/settings/public-url")
+    page.get_by_role("textbox", name="Public URL").fill(live_server)
+    page.get_by_role("button", name="Save public URL").click()
+
+    # the host's link: every day bookable, no notice, so the test runs on any day
+    page.goto(f"{live_server}/links/new")
+    page.get_by_label("Title").fill("Intro call")
+    page.get_by_label("Address name").fill("intro")
+    for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"):
+        page.get_by_label(day, exact=True).fill("00:00-24:00")
+    page.get_by_label("Minimum notice (minutes)").fill("0")
+    shot(page, "booking-link-form")
+    page.get_by_role("button", name="Save booking link").click()
+    expect(page.get_by_text("/book/intro").first).to_be_visible()
+    shot(page, "booking-links")
+
+    # a visitor in New York, on a phone, in a browser of their own
+    visitor = browser.new_context(viewport=PHONE, timezone_id="America/New_York")
+    try:
+        vpage = visitor.new_page()
+        errors: list[str] = []
+        vpage.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        vpage.goto(f"{live_server}/book/intro")
+        # the browser's zone is picked up by booking.js; the no-JS form names it
+        expect(vpage).to_have_url(re.compile(r"tz=America%2FNew_York|tz=America/New_York"))
+        expect(vpage.get_by_label("Your time zone")).to_have_value("America/New_York")
+        shot(vpage, "booking-visitor-slots")
+        assert fits_the_screen(vpage)
+        slot = vpage.locator("a.slot").first
+        when = slot.locator("time").get_attribute("datetime")
+        slot.click()
+        vpage.get_by_label("Your name").fill("Visitor Vera")
+        vpage.get_by_label("Your e-mail address").fill("vera@example.org")
+        shot(vpage, "booking-visitor-form")
+        vpage.get_by_role("button", name="Confirm booking").click()
+        expect(vpage.get_by_role("heading", name="You’re booked")).to_be_visible()
+        shot(vpage, "booking-visitor-booked")
+
+        # the host sees it in the calendar, on its day
+        day = datetime.fromisoformat(when).astimezone(UTC).date()
+        page.goto(f"{live_server}/calendar/?view=day&date={day.isoformat()}")
+        expect(page.get_by_role("link", name="Intro call: Visitor Vera", exact=False).first).to_be_visible()
+        shot(page, "booking-host-calendar")
+
+        # two invitations arrive (visitor and host may be one mail each); the visitor's has the links
+        mails = sink.wait_for(1)
+        to_vera = next(m for m in mails if "vera@example.org" in m.rcpt_tos)
+        assert to_vera.message.get_content_type() == "multipart/mixed"
+        text = to_vera.message.get_body(("plain",)).get_content()
+        manage = re.search(r"https?://\S+/booking/\S+", text).group(0)
+        assert manage.startswith(live_server)
+        vpage.goto(manage)
+        vpage.get_by_role("link", name="Cancel").click()
+        expect(vpage.get_by_role("heading", name="Cancel this booking?")).to_be_visible()
+        vpage.get_by_role("button", name="Cancel this booking").click()
+        expect(vpage.get_by_role("heading", name="This booking is cancelled")).to_be_visible()
+        shot(vpage, "booking-visitor-cancelled")
+        assert errors == []
+    finally:
+        visitor.close()
+
+    page.goto(f"{live_server}/calendar/?view=day&date={day.isoformat()}")
+    expect(page.get_by_role("link", name="Intro call: Visitor Vera", exact=False)).to_have_count(0)
 
 
 def test_the_contrast_check_sees_pale_text(browser) -> None:

@@ -14,7 +14,9 @@ import pytest
 from flask import Flask
 
 from daemon.models import AccessMode, CalendarInfo, ChangeSet, Instance, Item, Style
-from daemon.store import accounts, feeds, mirror, users
+from daemon.booking import service
+from daemon.booking.link_settings import WEEKDAYS, LinkSettings
+from daemon.store import accounts, booking_links, feeds, mirror, users
 from daemon.store import rules as rules_repo
 from daemon.sync.options import RuleOptions
 from tests.web.test_crawl import PUBLIC_ALLOWLIST, _url
@@ -23,8 +25,9 @@ OWNER, INTRUDER, PASSWORD = "alice", "mallory", "correct horse battery"
 
 
 @pytest.fixture
-def world(store):
-    """alice owns two local calendars with events, a rule and a feed; mallory owns nothing."""
+def world(store, config):
+    """alice owns two local calendars with events, a rule, a feed, a booking link with a
+    booking and its mail; mallory owns nothing."""
     alice = users.create(store, OWNER, PASSWORD, is_admin=True)
     users.create(store, INTRUDER, PASSWORD)
     cals = []
@@ -37,9 +40,19 @@ def world(store):
     mirror.apply_changes(store, cals[0].id, ChangeSet([Item("e1", "x", [event])], [], "seq:1", full=True), UTC)
     rule = rules_repo.add(store, alice.id, [cals[0].id], cals[1].id, RuleOptions(style=Style.CLONE))
     feeds.regenerate(store, alice.id)
+    link = booking_links.create(store, alice.id, LinkSettings(
+        title="Chat", min_notice=0, weekly_hours={d: (("00:00", "24:00"),) for d in WEEKDAYS},
+        target_calendar_id=cals[1].id), slug="chat")
+    slot = service.offered_slots(config, store, link, duration=30)[0]
+    visitor = service.validate_visitor(link, name="V", email="v@example.org", timezone="UTC", answers={})
+    booked = service.book(config, store, link, duration=30, start=slot.start, visitor=visitor)
     instance_ids = [r[0] for r in store.db.execute("SELECT id FROM instances")]
     ids = {"account": [c.account_id for c in cals], "calendar": [c.id for c in cals], "rule": [rule.id],
-           "instance": instance_ids, "user": [alice.id]}
+           "instance": instance_ids, "user": [alice.id], "link": [link.id], "booking": [booked.booking.id],
+           "entry": [r[0] for r in store.db.execute("SELECT id FROM outbox")]}
+    # the visitor's pages: the link's key, the booking's token, a free slot's start
+    ids["public"] = {"key": link.url_key, "token": booked.token,
+                     "start": service.offered_slots(config, store, link, duration=30)[0].start}
     return alice, ids
 
 
@@ -51,7 +64,8 @@ def _int_routes(app: Flask):
 
 
 def _snapshot(store) -> dict:
-    tables = ("users", "accounts", "calendars", "rules", "rule_sources", "mappings", "instances", "local_events")
+    tables = ("users", "accounts", "calendars", "rules", "rule_sources", "mappings", "instances", "local_events",
+              "booking_links", "bookings", "outbox")
     return {t: store.db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
 
 
@@ -67,7 +81,7 @@ def test_every_post_without_a_csrf_token_is_refused(app: Flask, client, auth, wo
 def test_another_users_ids_answer_404_in_every_url_and_change_nothing(app: Flask, client, auth, store,
                                                                       world) -> None:
     _, ids = world
-    every_id = sorted({i for values in ids.values() for i in values})
+    every_id = sorted({i for name, values in ids.items() if name != "public" for i in values})
     before = _snapshot(store)
     auth.login(INTRUDER, PASSWORD)
     token = auth.csrf_token("/settings/")
@@ -133,8 +147,13 @@ class _Page(HTMLParser):
 
 def _pages(app: Flask, ids: dict) -> list[str]:
     """Every GET page of the owner: routes without arguments, and those with their real ids."""
+    from webui.booking_forms import format_start
+
+    public = ids["public"]
     by_name = {"account_id": ids["account"][0], "calendar_id": ids["calendar"][0], "rule_id": ids["rule"][0],
-               "event_id": ids["instance"][0], "entry_id": ids["instance"][0], "instance_id": ids["instance"][0], "user_id": ids["user"][0]}
+               "event_id": ids["instance"][0], "entry_id": ids["entry"][0], "instance_id": ids["instance"][0],
+               "user_id": ids["user"][0], "link_id": ids["link"][0], "booking_id": ids["booking"][0],
+               "key": public["key"], "token": public["token"], "start": format_start(public["start"])}
     urls = []
     for rule in app.url_map.iter_rules():
         if "GET" not in (rule.methods or ()) or rule.endpoint in ("static", "health.healthz", "feeds.feed",
