@@ -26,7 +26,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session,
+                   url_for)
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -38,6 +39,7 @@ from daemon.store import booking_links, users
 from daemon.store.booking_links import BookingLink
 from webui import booking_forms as bf
 from webui.errors import CSRF_MESSAGE, handle_error
+from webui.page_cache import PageCache
 from webui.security import public
 from webui.state import get_config, get_store
 
@@ -208,9 +210,21 @@ def _book_picker(link: BookingLink, choice: bf.Choice, host_zone: str, *, from_t
 @public
 def slots(key: str) -> Response:
     link = _link_or_404(key)
+    # The page strangers load in bursts: reuse the rendering while nothing it shows changed.
+    cache: PageCache = current_app.extensions.setdefault("homecal_booking_pages", PageCache())
+    version = (key, tuple(sorted(request.args.items(multi=True))),
+               service.availability_version(get_store(), link, _now()))
+    # A page showing this visitor's flashed message is theirs alone: never cached or served.
+    personal = "_flashes" in session
+    body = None if personal else cache.get(version)
+    if body is not None:
+        return Response(body, mimetype="text/html")
     host_zone = _host(link)[1]
     choice = bf.choose(link, request.args, default_zone=host_zone)
-    return _book_picker(link, choice, host_zone, from_text=request.args.get("from"))
+    response = _book_picker(link, choice, host_zone, from_text=request.args.get("from"))
+    if response.status_code == 200 and not personal:
+        cache.put(version, response.get_data())
+    return response
 
 
 @bp.route("/book/<key>/<start>", methods=["GET", "POST"])

@@ -151,6 +151,21 @@ def offered_slots(config: Config, store: Store, link: BookingLink, *, duration: 
                               now=now, start=first, end=last)
 
 
+def availability_version(store: Store, link: BookingLink, now: datetime | None = None) -> tuple:
+    """Everything `offered_slots` depends on besides its arguments, read cheaply: the link,
+    the host's zone, each calendar's read state (a mirror change always comes with a new
+    cursor and read time), the accounts' health, the host's bookings, and the minute.
+    Equal versions mean equal slots, so a rendered page may be reused."""
+    cals = store.db.execute(
+        "SELECT c.id, c.last_refresh_at, c.cursor, a.status, a.backoff_until FROM calendars c "
+        "JOIN accounts a ON a.id = c.account_id WHERE a.user_id = ? ORDER BY c.id", [link.user_id]).fetchall()
+    booked = store.db.execute("SELECT count(*), coalesce(sum(sequence), 0), max(updated_at) FROM bookings "
+                              "WHERE user_id = ?", [link.user_id]).fetchone()
+    zone = store.db.execute("SELECT timezone FROM users WHERE id = ?", [link.user_id]).fetchone()
+    minute = _now(now).replace(second=0, microsecond=0)
+    return (link.id, link.updated_at, link.settings.to_json(), zone, tuple(cals), tuple(booked), minute)
+
+
 def _check_slot(store: Store, link: BookingLink, cals: list, *, duration: int, start: datetime, now: datetime,
                 tz: ZoneInfo, exclude_booking: int | None = None) -> bool:
     """Is `start` still bookable, from the current rows (run inside the slot transaction)."""
