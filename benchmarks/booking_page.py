@@ -216,6 +216,17 @@ def render(args: argparse.Namespace, lat: list[float], errors: list[str], wall: 
         "",
         f"Goal: p95 under {GOAL_P95_MS:.0f} ms with no errors: **{'met' if met else 'not met'}**.",
         "",
+        ("Where the time goes: building the page (the week's slots over the merged busy time, plus the "
+         "first free day after an empty week, then the template with its time-zone list) costs about 4 ms "
+         "in process; with 50 clients on one interpreter that made p95 816 ms at 135 pages/s. The page is "
+         "now reused while its inputs are unchanged (webui/page_cache.py: the link, the host's zone, each "
+         "calendar's read state and account health, the host's bookings and the current minute make the "
+         "key), so a request costs a link lookup and three small queries, about 0.5 ms in process. The "
+         "first request for each week after any change, and every minute, still builds the page. Before "
+         "that, reading and merging the 20,000 busy rows on every request cost 143 ms a page; they are "
+         "merged once per state of the calendars (daemon/booking/busy.py). Taking a slot never uses "
+         "either cache: it re-reads the calendars live and the rows inside the slot transaction."),
+        "",
         END_MARK,
     ]) + "\n"
 

@@ -360,3 +360,44 @@ def test_no_access_conflict_calendars_are_never_read(store, config, host, radica
     assert offered and offered[0].start == MONDAY_9
     result = service.book(config, store, link_, duration=30, start=MONDAY_9, visitor=visitor(link_), now=NOW)
     assert result.booking.delivery == "invite"
+
+
+# -- the mail that arrives ----------------------------------------------------------------------
+
+
+def test_the_invitations_reach_a_real_smtp_server_as_imip_and_the_cancel_follows(store, config, host, smtp_sink):
+    from daemon.booking.outbox_job import deliver_due
+    from daemon.config import with_overrides
+
+    config = with_overrides(config, smtp=smtp_sink.config_smtp("bookings@example.org"))
+    link = make_link(store, host.id)
+    result = service.book(config, store, link, duration=30, start=MONDAY_9, visitor=visitor(link), now=NOW)
+    deliver_due(config, store)
+    mails = smtp_sink.wait_for(2)
+    assert sorted(r for m in mails for r in m.rcpt_tos) == ["ann@example.org", "bob@example.org"]
+    for mail in mails:
+        msg = mail.message
+        assert msg["From"] == "bookings@example.org"
+        # multipart/mixed > multipart/alternative > (text/plain, text/calendar) + application/ics
+        assert [p.get_content_type() for p in msg.walk()] == [
+            "multipart/mixed", "multipart/alternative", "text/plain", "text/calendar", "application/ics"]
+        part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+        assert part.get_param("method") == "REQUEST"
+        cal = icalendar.Calendar.from_ical(part.get_content())
+        event = cal.walk("VEVENT")[0]
+        assert str(cal["METHOD"]) == "REQUEST" and str(event["UID"]) == result.booking.uid
+        assert str(event["ORGANIZER"]) == "mailto:bookings@example.org"
+        assert event["DTSTART"].dt == MONDAY_9 and cal.walk("VTIMEZONE")[0]["TZID"] == "Europe/Berlin"
+        me = next(a for a in event["ATTENDEE"] if str(a) == f"mailto:{mail.rcpt_tos[0]}")
+        assert me.params["RSVP"] == "TRUE" and me.params["PARTSTAT"] == "NEEDS-ACTION"
+
+    service.cancel_by_token(config, store, result.token, now=NOW)
+    deliver_due(config, store)
+    cancels = smtp_sink.wait_for(4)[2:]
+    for mail in cancels:
+        part = next(p for p in mail.message.walk() if p.get_content_type() == "text/calendar")
+        cal = icalendar.Calendar.from_ical(part.get_content())
+        event = cal.walk("VEVENT")[0]
+        assert part.get_param("method") == "CANCEL" and str(cal["METHOD"]) == "CANCEL"
+        assert str(event["UID"]) == result.booking.uid and int(event["SEQUENCE"]) == 1
+        assert str(event["STATUS"]) == "CANCELLED"

@@ -393,7 +393,7 @@ def test_a_slot_taken_meanwhile_shows_the_times_still_free(app, client, store, l
 
 
 def test_visitors_racing_for_one_slot_one_books_the_others_see_fresh_slots(app, store, link) -> None:
-    racers = 12
+    racers = 50  # issue #5: 50 concurrent bookings at one slot, through the web form
     clients = [app.test_client() for _ in range(racers)]
     href = later_slot(text(clients[0].get("/book/intro")))
     forms = []
