@@ -133,11 +133,18 @@ def busy_times(store: Store, link: BookingLink, calendars: list[Calendar], start
     """Busy time overlapping [start, end): the conflict calendars' events and the host's bookings.
 
     `fresh` reads the mirror rows of the range now (taking a slot); otherwise the merged
-    busy time kept per state of the calendars serves (offering slots).
+    busy time kept per state of the calendars serves (offering slots). `exclude_booking`
+    leaves out that booking and its own event (moving it), which needs the rows too.
     """
+    own_event = None
+    if exclude_booking is not None:
+        fresh = True
+        row = store.db.execute("SELECT target_calendar_id, target_id FROM bookings WHERE id = ?",
+                               [exclude_booking]).fetchone()
+        own_event = (row[0], row[1]) if row and row[1] else None
     if fresh:
         rows = mirror.busy_between(store, [c.id for c in calendars], start - _ALL_DAY_MARGIN,
-                                   end + _ALL_DAY_MARGIN)
+                                   end + _ALL_DAY_MARGIN, exclude_item=own_event)
         out = [BusyTime(r.start_utc, r.end_utc, r.all_day) for r in rows]
     else:
         timed_s, timed_e, day_s, day_e = _MERGED.get(store, calendars)

@@ -252,15 +252,20 @@ def entry(store: Store, entry_id: int, calendar_ids: list[int]) -> MirrorEntry |
     return MirrorEntry(row["id"], row["calendar_id"], bool(row["is_clone"]), _row_to_instance(store, row))
 
 
-def busy_between(store: Store, calendar_ids: list[int], start: datetime, end: datetime) -> list[BusyRow]:
+def busy_between(store: Store, calendar_ids: list[int], start: datetime, end: datetime, *,
+                 exclude_item: tuple[int, str] | None = None) -> list[BusyRow]:
     """Time the owner of `calendar_ids` is busy in [start, end), from plain columns only.
 
     Left out: transparent (free), cancelled and declined instances, and copies homecal
-    wrote (they would count the same meeting twice).
+    wrote (they would count the same meeting twice). `exclude_item` (calendar id, item id)
+    leaves out one event too: a booking being moved must not block the times around itself.
     """
     if not calendar_ids:
         return []
     where, args = _range_sql(calendar_ids, start, end)
+    if exclude_item is not None:
+        where += " AND NOT (i.calendar_id = ? AND i.item_id = ?)"
+        args += list(exclude_item)
     rows = store.db.execute(
         f"SELECT i.calendar_id, i.start_utc, i.end_utc, i.all_day FROM instances i WHERE {where} "
         "AND i.transparent = 0 AND coalesce(i.status, 'confirmed') != 'cancelled' AND i.declined = 0 "

@@ -401,3 +401,21 @@ def test_the_invitations_reach_a_real_smtp_server_as_imip_and_the_cancel_follows
         assert part.get_param("method") == "CANCEL" and str(cal["METHOD"]) == "CANCEL"
         assert str(event["UID"]) == result.booking.uid and int(event["SEQUENCE"]) == 1
         assert str(event["STATUS"]) == "CANCELLED"
+
+
+def test_a_booking_moves_to_a_time_overlapping_its_own_even_when_its_calendar_is_checked(store, config, host):
+    home = local_calendar(store, host.id)
+    link = make_link(store, host.id, durations=(60,), interval=30, conflict_calendar_ids=(home.id,),
+                     target_calendar_id=home.id)
+    refresh(store, config, host.id)
+    result = service.book(config, store, link, duration=60, start=MONDAY_9, visitor=visitor(link), now=NOW)
+    # its event is in a conflict calendar now, and blocks 09:00-10:00 for everyone else
+    half_past = MONDAY_9 + timedelta(minutes=30)
+    assert half_past not in starts(service.offered_slots(config, store, link, duration=60, now=NOW))
+    # but not for itself: the visitor may move it by half an hour
+    offered = service.offered_slots(config, store, link, duration=60, now=NOW, exclude_booking=result.booking.id)
+    assert half_past in starts(offered)
+    moved = service.reschedule(config, store, result.token, start=half_past, now=NOW)
+    assert moved.start == half_past
+    shown = mirror.instances_between(store, [home.id], MONDAY_9, MONDAY_9 + timedelta(hours=3))
+    assert [(e.instance.summary, e.instance.start) for e in shown] == [("Intro call: Bob", half_past)]
