@@ -109,6 +109,10 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
               f"next run {r['next_run_at'] or 'with the next cycle'}; {counts}")
         if r["last_error"]:
             print(f"      last error: {r['last_error']}")
+    box = info["mail_outbox"]
+    print(f"booking:  {info['booking_links']} link(s), {info['upcoming_bookings']} upcoming booking(s); "
+          f"mail outbox: {box['waiting']} waiting, {box['given_up']} given up"
+          + (" (see Booking links > Mail outbox)" if box["given_up"] else ""))
     return 0
 
 

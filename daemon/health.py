@@ -19,6 +19,7 @@ from daemon.runtime import is_loopback
 from daemon.store import Store, open_store
 from daemon.store import rules as rules_repo
 from daemon.store import users
+from daemon.store.db import utcnow
 from daemon.store.migrations import MIGRATIONS
 
 HEARTBEAT_STALE_SECONDS = 120
@@ -86,6 +87,12 @@ def status(config: Config) -> dict:
              "pending_deletions": len(r.pending_deletions)}
             for r in rules_repo.all_rules(store)
         ]
+        out["booking_links"] = db.execute("SELECT count(*) FROM booking_links").fetchone()[0]
+        out["upcoming_bookings"] = db.execute("SELECT count(*) FROM bookings WHERE status = 'confirmed' "
+                                              "AND end_utc > ?", [utcnow()]).fetchone()[0]
+        mail = dict(db.execute("SELECT status, count(*) FROM outbox WHERE status != 'sent' GROUP BY status").fetchall())
+        out["mail_outbox"] = {"waiting": mail.get("pending", 0) + mail.get("sending", 0),
+                              "given_up": mail.get("failed", 0)}
     finally:
         store.close()
     return out

@@ -120,3 +120,30 @@ def test_key_errors_exit_3(cfg, pwfile, data_dir, capsys):
     (data_dir / "homecal.key").unlink()
     assert main(["--config", cfg, "status"]) == 3
     assert "Restore it from your backup" in capsys.readouterr().err
+
+
+def test_status_counts_booking_links_upcoming_bookings_and_mail_that_waits_or_was_given_up(cfg, pwfile, capsys):
+    from daemon.booking import service
+    from daemon.booking.link_settings import WEEKDAYS, LinkSettings
+    from daemon.config import load_config
+    from daemon.store import booking_links, open_store
+
+    main(["--config", cfg, "init", "--admin-user", "alice", "--admin-password-file", pwfile])
+    config = load_config(cfg)
+    store = open_store(config, env={})
+    link = booking_links.create(store, 1, LinkSettings(title="Chat", min_notice=0,
+                                                       weekly_hours={d: (("00:00", "24:00"),) for d in WEEKDAYS}),
+                                slug="chat")
+    slot = service.offered_slots(config, store, link, duration=30)[4]
+    visitor = service.validate_visitor(link, name="Bo", email="bo@example.org", timezone="UTC", answers={})
+    service.book(config, store, link, duration=30, start=slot.start, visitor=visitor)
+    store.db.execute("UPDATE outbox SET status = 'failed'")  # as after 8 refused tries
+    store.close()
+    capsys.readouterr()
+    assert main(["--config", cfg, "status", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["booking_links"] == 1 and info["upcoming_bookings"] == 1
+    assert info["mail_outbox"] == {"waiting": 0, "given_up": 1}  # alice has no e-mail: the visitor's only
+    assert main(["--config", cfg, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "1 link(s), 1 upcoming booking(s); mail outbox: 0 waiting, 1 given up" in out
