@@ -231,17 +231,6 @@ def render(args: argparse.Namespace, lat: list[float], errors: list[str], wall: 
     ]) + "\n"
 
 
-def write_docs(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN_MARK in text and END_MARK in text:
-        head, rest = text.split(BEGIN_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -270,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         command = "python benchmarks/booking_page.py" + "".join(
             f" --{k} {v}" for k, v in (("clients", args.clients), ("requests", args.requests))
             if v != parser.get_default(k)) + f" --write {args.write}"
-        write_docs(args.write, render(args, lat, errors, wall, size, command, started))
+        section = render(args, lat, errors, wall, size, command, started)
+        machine_info.write_section(args.write, BEGIN_MARK, END_MARK, section)
     return 0
 
 

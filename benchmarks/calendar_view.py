@@ -243,19 +243,6 @@ def render_markdown(results: list[Measured], counts: dict, unseal_all_ms: float,
     return "\n".join(lines) + "\n"
 
 
-def write_docs(path: Path, section: str) -> None:
-    """Replace this script's section between its markers; everything else stays as it is."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN_MARK in text and END_MARK in text:
-        head, rest = text.split(BEGIN_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000, help="instances in the store (default 10000)")
@@ -270,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r.label:<40} {r.median:>6.1f} ms {min(r.times_ms):>6.1f} ms {r.shown:>7,} {r.unsealed:>9,}")
     if args.write:
         command = "python benchmarks/calendar_view.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_docs(args.write, render_markdown(results, counts, unseal_all_ms, args, started, command.strip()))
+        section = render_markdown(results, counts, unseal_all_ms, args, started, command.strip())
+        machine_info.write_section(args.write, BEGIN_MARK, END_MARK, section)
         print(f"\nwrote its section of {args.write}")
     return 0
 

@@ -1,4 +1,5 @@
-"""What every benchmark report states about where it ran: the CPU model and the commit."""
+"""What every benchmark report shares: where it ran (the CPU model, the commit) and how its
+section of docs/benchmarks.md is replaced."""
 
 from __future__ import annotations
 
@@ -30,3 +31,23 @@ def commit() -> str:
     except OSError:
         return "?"
     return head + (" with uncommitted changes in daemon/" if dirty else "")
+
+
+HEADER = ("# Benchmarks\n\n"
+          "Measurements of homecal against other tools and against the floor of what the servers allow. "
+          "Each section is written by the script named in it; rerun the command to refresh it. Nothing "
+          "here is a test: the numbers are measured and reported as they are, including goals not met.\n")
+
+
+def write_section(path: Path, begin: str, end: str, section: str) -> None:
+    """Replace the text between `begin` and `end` in `path` with `section` (which carries both
+    markers), or append it; everything else in the file stays as it is."""
+    text = path.read_text() if path.exists() else HEADER
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

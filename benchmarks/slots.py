@@ -236,19 +236,6 @@ def render_markdown(results: list[Measured], candidates: int, runs: int, started
     return "\n".join(lines) + "\n"
 
 
-def write_docs(path: Path, section: str) -> None:
-    """Replace this script's section between its markers; everything else stays as it is."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN_MARK in text and END_MARK in text:
-        head, rest = text.split(BEGIN_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=50, help="timed calls per measurement (default 50)")
@@ -263,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ngoal: median under {GOAL_MS:g} ms -> {verdict(worst).strip('*')} ({worst.median:.2f} ms)")
     if args.write:
         command = "python benchmarks/slots.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_docs(args.write, render_markdown(results, candidates, args.runs, started, command.strip()))
+        section = render_markdown(results, candidates, args.runs, started, command.strip())
+        machine_info.write_section(args.write, BEGIN_MARK, END_MARK, section)
         print(f"wrote its section of {args.write}")
     return 0
 

@@ -843,25 +843,6 @@ def render_markdown(res: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_docs(path: Path, section: str) -> None:
-    if path.exists():
-        text = path.read_text()
-        if BEGIN_MARK in text and END_MARK in text:
-            head, rest = text.split(BEGIN_MARK, 1)
-            _, tail = rest.split(END_MARK, 1)
-            text = head + section.rstrip("\n") + tail
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        text = ("# Benchmarks\n\n"
-                "Measurements of homecal against other tools and against the floor of what the servers allow. "
-                "Each section is written by the script named in it; rerun the command to refresh it. Nothing "
-                "here is a test: the numbers are measured and reported as they are, including goals not met.\n\n"
-                + section)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def print_summary(res: Results) -> None:
     print()
     print(f"{'measurement':<48} {'median':>10}   runs")
@@ -950,7 +931,8 @@ def main(argv: list[str] | None = None) -> int:
             target = Path(args.write)
             if not target.is_absolute():
                 target = REPO / target
-            write_docs(target, render_markdown(res))
+            section = render_markdown(res)
+            machine_info.write_section(target, BEGIN_MARK, END_MARK, section)
             log(f"\nwrote {target}")
     finally:
         server.stop()
