@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 
-from daemon.ical import PRODID, _vtimezone
+from daemon.ical import PRODID, with_zones
 from daemon.mail import validate_address
 
 Method = Literal["REQUEST", "CANCEL", "PUBLISH"]
@@ -128,11 +128,7 @@ def itip(invite: Invite, method: Method) -> str:
     cal.add("CALSCALE", "GREGORIAN")
     cal.add("METHOD", method)
     cal.add_component(event)
-    text = cal.to_ical().decode("utf-8")
-    year = invite.start.astimezone(_zone(invite.tzid)).year
-    zones = "".join(_vtimezone(tzid, year) for tzid in sorted(cal.get_missing_tzids()))
-    # The VTIMEZONE goes before the event, as draft_to_ical does (cached text, see there).
-    return text.replace("BEGIN:VEVENT\r\n", zones + "BEGIN:VEVENT\r\n", 1) if zones else text
+    return with_zones(cal, invite.start.astimezone(_zone(invite.tzid)).year)
 
 
 def _headers(message: EmailMessage, *, recipient: str, sender: str, subject: str) -> None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -64,24 +63,6 @@ def _select(store: Store, where: str, args: list) -> list[BookingRow]:
     return [_row(store, dict(zip(cols, r, strict=True))) for r in cur.fetchall()]
 
 
-@contextmanager
-def immediate(store: Store) -> Iterator[sqlite3.Connection]:
-    """A write transaction that takes SQLite's write lock before its first read.
-
-    A deferred transaction that reads, then writes after another writer committed fails at
-    once with "database is locked" (its snapshot is stale); BEGIN IMMEDIATE makes racing
-    bookings queue for the lock instead (busy_timeout), each then reading the latest rows.
-    """
-    conn = store.db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def busy_of_user(store: Store, user_id: int, start: datetime, end: datetime, *,
                  exclude_id: int | None = None) -> list[tuple[datetime, datetime]]:
     """Confirmed bookings of the host (through any link) overlapping [start, end)."""
@@ -103,9 +84,10 @@ def per_day(store: Store, link_id: int, first: date, last: date, *, exclude_id: 
 
 def insert(store: Store, *, link_id: int, user_id: int, uid: str, start: datetime, end: datetime, local_day: date,
            token: str, details: dict, check: Callable[[], bool]) -> int | None:
-    """Take the slot: inside one immediate transaction run `check` (which re-reads the host's
-    bookings) and insert only if it still says the slot is free. None when it was taken."""
-    with immediate(store) as conn:
+    """Take the slot: inside one transaction run `check` (which re-reads the host's bookings)
+    and insert only if it still says the slot is free. None when it was taken. `atomic()`
+    takes the write lock first, so racing bookings queue and each reads the latest rows."""
+    with store.atomic() as conn:
         if not check():
             return None
         now = utcnow()
@@ -126,7 +108,7 @@ def insert(store: Store, *, link_id: int, user_id: int, uid: str, start: datetim
 def move(store: Store, booking_id: int, *, start: datetime, end: datetime, local_day: date,
          check: Callable[[], bool]) -> bool:
     """Move a confirmed booking (SEQUENCE + 1) if `check` still passes inside the transaction."""
-    with immediate(store) as conn:
+    with store.atomic() as conn:
         if not check():
             return False
         try:

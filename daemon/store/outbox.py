@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 
-from sqlite_utils import Database
 
 from daemon.errors import NotFound, UsageError
 from daemon.mail import validate_address
@@ -65,27 +62,6 @@ def _iso(when: datetime | None) -> str:
     return when.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-@contextmanager
-def _write(store: Store) -> Iterator[Database]:
-    """A transaction that reads and then writes: a savepoint inside the caller's transaction,
-    else BEGIN IMMEDIATE. A deferred one would read a snapshot first and then fail at once
-    with "database is locked" if a sender committed meanwhile (SQLite cannot upgrade a stale
-    snapshot); IMMEDIATE queues for the write lock instead (busy_timeout)."""
-    db = store.db
-    if db.conn.in_transaction:
-        with store.atomic() as tx:
-            yield tx
-        return
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    db.conn.execute("COMMIT")
-
-
 def _to_text(message: EmailMessage) -> str:
     # Bytes first: as_string() would re-encode 8-bit parts; invites.py writes only 7-bit
     # and base64 parts, so this is plain ASCII in practice.
@@ -107,7 +83,7 @@ def enqueue(store: Store, *, user_id: int, booking_id: int | None, kind: str, re
         raise ValueError(f"unknown outbox kind {kind!r}")
     recipient = validate_address(recipient)
     when = _iso(now)
-    with _write(store) as db:
+    with store.atomic() as db:  # IMMEDIATE: senders in other threads commit meanwhile
         entry_id = db["outbox"].insert({
             "user_id": user_id, "booking_id": booking_id, "kind": kind, "status": "pending", "attempts": 0,
             "next_attempt_at": when, "created_at": when}).last_pk
@@ -157,7 +133,7 @@ def mark_failed(store: Store, entry_id: int, error: str, now: datetime) -> str:
     of a daemon.mail.MailError or of mail.explain). Returns the row's new status.
     """
     error = " ".join((error or "unknown error").split())[:MAX_ERROR]
-    with _write(store) as db:
+    with store.atomic() as db:  # IMMEDIATE: senders in other threads commit meanwhile
         row = db.execute("SELECT attempts FROM outbox WHERE id = ? AND status = 'sending'", [entry_id]).fetchone()
         if row is None:
             return "gone"  # retried or removed meanwhile: nothing to record
@@ -216,7 +192,7 @@ def get(store: Store, entry_id: int, user_id: int) -> OutboxEntry:
 def retry_now(store: Store, entry_id: int, user_id: int, *, now: datetime | None = None) -> None:
     """Make a waiting or given-up mail due at once. A given-up one gets a fresh series of
     attempts (the user has usually just fixed the mail settings)."""
-    with _write(store) as db:
+    with store.atomic() as db:  # IMMEDIATE: senders in other threads commit meanwhile
         row = db.execute("SELECT status FROM outbox WHERE id = ? AND user_id = ?", [entry_id, user_id]).fetchone()
         if row is None:
             raise NotFound(f"outbox entry {entry_id} does not exist")
