@@ -166,6 +166,16 @@ class GoogleConfig:
         "File holding that client's secret. $HOMECAL_GOOGLE_CLIENT_SECRET may carry it instead."))
     api_endpoint: str = field(default="", metadata=_key(
         "Calendar API endpoint. Empty means Google's; tests point it at a local fake.", check=_url))
+    auth_uri: str = field(default="https://accounts.google.com/o/oauth2/auth", metadata=_key(
+        "OAuth authorization endpoint (Google's; tests point it at a local fake).", check=_url))
+    token_uri: str = field(default="https://oauth2.googleapis.com/token", metadata=_key(
+        "OAuth token endpoint (Google's; tests point it at a local fake).", check=_url))
+    requests_per_minute: int = field(default=500, metadata=_key(
+        "Most Calendar API calls homecal makes per linked Google account per minute "
+        "(Google allows 600 per user; batch members count one each).", check=_positive))
+    testing_client: bool = field(default=False, metadata=_key(
+        "Your OAuth client is still in Testing: Google expires its refresh tokens after 7 days, so "
+        "homecal warns before that. Publish the client to production instead (see the README)."))
     client_secret: str = field(default="", repr=False, metadata=_key(
         "resolved secret", secret_env="HOMECAL_GOOGLE_CLIENT_SECRET", secret_for="client_secret_file"))
 
