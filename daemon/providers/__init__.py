@@ -29,4 +29,12 @@ def make_provider(store: Store, config: Config, account: Account, tz: tzinfo) ->
         from daemon.providers.local import LocalProvider
 
         return LocalProvider(store=store, account_id=account.id, name=account.name, mode=account.mode, tz=tz)
+    if account.kind == "google":
+        from daemon.providers.google import google_provider
+
+        def save_token(updates: dict) -> None:
+            # The library refreshed the access token: keep it, so the next cycle need not.
+            accounts_repo.set_secret(store, account.id, accounts_repo.secret(store, account.id) | updates)
+
+        return google_provider(config, secret, account.mode, tz, on_token=save_token)
     raise UsageError(f"{account.kind} accounts are not supported by this version of homecal yet")

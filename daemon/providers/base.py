@@ -18,10 +18,11 @@ checks the account's mode and the event's provenance first.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
+from daemon.errors import AccessDenied, AuthError, HomecalError, RateLimited
 from daemon.models import AccessMode, CalendarInfo, ChangeSet, Draft, EventRef, Interval, Window
 
 #: property / marker name that identifies events homecal wrote (loop guard)
@@ -36,6 +37,8 @@ class Provider(ABC):
     can_write: ClassVar[bool] = True
     #: `changes` with a cursor returns only what changed (else every call is a full listing)
     incremental: ClassVar[bool] = False
+    #: creates sent per request by `create_many` (1: the provider has no batch endpoint)
+    batch_size: ClassVar[int] = 1
 
     def __init__(self, *, mode: AccessMode, tz: tzinfo):
         self.mode = mode
@@ -85,6 +88,22 @@ class Provider(ABC):
         overwrites the existing one and returns its ref (CalDAV: same UID and href; Google:
         same id, 409 -> update; Graph: same transactionId).
         """
+
+    def create_many(self, calendar_id: str, drafts: Sequence[tuple[Draft, str]]) -> list[EventRef | HomecalError]:
+        """Create many (draft, key) pairs; per pair its ref, or the error it met (in order).
+
+        Providers with a batch endpoint override it. A refused login or a rate limit that
+        stops the whole account is raised, not listed.
+        """
+        out: list[EventRef | HomecalError] = []
+        for draft, key in drafts:
+            try:
+                out.append(self.create(calendar_id, draft, key))
+            except (AuthError, RateLimited, AccessDenied):
+                raise
+            except HomecalError as err:
+                out.append(err)
+        return out
 
     @abstractmethod
     def update(self, ref: EventRef, draft: Draft, key: str) -> EventRef:

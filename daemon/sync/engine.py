@@ -375,9 +375,15 @@ class SyncEngine:
                window: Window) -> None:
         db = self.store.db
         first_error = ""
+        creates = plan.of(Create)
+        batched = gate.provider.batch_size > 1 and len(creates) > 1
+        if batched:
+            first_error = self._create_batched(rule_id, target, gate, creates, report)
         for action in plan.actions:
             try:
                 if isinstance(action, Create):
+                    if batched:
+                        continue
                     self._create(rule_id, target, gate, action)
                     report.created += 1
                 elif isinstance(action, Update):
@@ -413,29 +419,64 @@ class SyncEngine:
         if report.failed:
             report.message = f"{report.failed} write(s) failed, retried next cycle; first: {first_error}"
 
-    def _create(self, rule_id: int, target: Calendar, gate: Gate, action: Create) -> None:
+    def _create_batched(self, rule_id: int, target: Calendar, gate: Gate, creates: list[Create],
+                        report: RuleReport) -> str:
+        """Creates through the provider's batch endpoint; returns the first error's text.
+
+        The same three steps as `_create`, a chunk at a time: the chunk's intent rows are
+        committed in one transaction, then the provider writes them with their keys, then
+        the results are recorded in one transaction. A create that failed keeps its
+        pending-create row and is finished next cycle under the same key.
+        """
+        first_error = ""
+        step = gate.provider.batch_size * 10
+        for start in range(0, len(creates), step):
+            chunk = creates[start:start + step]
+            with self.store.atomic():
+                ids = [self._intent(rule_id, target, action) for action in chunk]
+            crash_point("sync-before-create")
+            results = gate.create_many([(a.draft, a.idem_key) for a in chunk])
+            crash_point("sync-after-create")
+            with self.store.atomic() as db:
+                for action, mapping_id, result in zip(chunk, ids, results, strict=True):
+                    if isinstance(result, HomecalError):
+                        report.failed += 1
+                        first_error = first_error or str(result)
+                        continue
+                    db.execute("UPDATE mappings SET state = 'synced', target_id = ?, target_etag = ?, "
+                               "content_hash = ?, updated_at = ? WHERE id = ?",
+                               [result.id, result.etag, action.draft.content_hash(), self._stamp(), mapping_id])
+                    report.created += 1
+        if first_error:
+            log.warning("rule %s: %d batched write(s) failed: %s", rule_id, report.failed, first_error)
+        return first_error
+
+    def _intent(self, rule_id: int, target: Calendar, action: Create) -> int:
+        """The create's intent row (pending-create with its key): new, or the tombstone's reused."""
         db = self.store.db
         now = self._stamp()
-        # 1. the intent row, committed before the provider hears of it
         if action.mapping_id is None:
             cur = db.execute(
                 "INSERT INTO mappings (rule_id, source_calendar_id, source_key, target_calendar_id, generation, "
                 "idem_key, state, start_utc, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending-create', ?, ?) RETURNING id",
                 [rule_id, action.source_calendar_id, action.source_key, target.id, action.generation,
                  action.idem_key, action.start_utc, now])
-            mapping_id = cur.fetchone()[0]
-        else:
-            mapping_id = action.mapping_id
-            db.execute("UPDATE mappings SET state = 'pending-create', generation = ?, idem_key = ?, updated_at = ? "
-                       "WHERE id = ?", [action.generation, action.idem_key, now, mapping_id])
+            return cur.fetchone()[0]
+        db.execute("UPDATE mappings SET state = 'pending-create', generation = ?, idem_key = ?, updated_at = ? "
+                   "WHERE id = ?", [action.generation, action.idem_key, now, action.mapping_id])
+        return action.mapping_id
+
+    def _create(self, rule_id: int, target: Calendar, gate: Gate, action: Create) -> None:
+        # 1. the intent row, committed before the provider hears of it
+        mapping_id = self._intent(rule_id, target, action)
         crash_point("sync-before-create")
         # 2. the write, with the deterministic key
         ref = gate.create(action.draft, action.idem_key)
         crash_point("sync-after-create")
         # 3. the result
-        db.execute("UPDATE mappings SET state = 'synced', target_id = ?, target_etag = ?, content_hash = ?, "
-                   "updated_at = ? WHERE id = ?",
-                   [ref.id, ref.etag, action.draft.content_hash(), self._stamp(), mapping_id])
+        self.store.db.execute("UPDATE mappings SET state = 'synced', target_id = ?, target_etag = ?, "
+                              "content_hash = ?, updated_at = ? WHERE id = ?",
+                              [ref.id, ref.etag, action.draft.content_hash(), self._stamp(), mapping_id])
 
     def _delete(self, target: Calendar, gate: Gate, action: Delete, window: Window) -> None:
         db = self.store.db

@@ -9,7 +9,9 @@ Rules (DESIGN.md, "Access modes and the gate"):
 
 from __future__ import annotations
 
-from daemon.errors import AccessDenied
+from collections.abc import Sequence
+
+from daemon.errors import AccessDenied, HomecalError
 from daemon.models import AccessMode, Draft, EventRef
 from daemon.providers.base import Provider
 from daemon.store.accounts import Account, Calendar
@@ -46,6 +48,10 @@ class Gate:
     def create(self, draft: Draft, key: str) -> EventRef:
         self._check_writable()
         return self.provider.create(self.calendar.remote_id, draft, key)
+
+    def create_many(self, drafts: Sequence[tuple[Draft, str]]) -> list[EventRef | HomecalError]:
+        self._check_writable()
+        return self.provider.create_many(self.calendar.remote_id, drafts)
 
     def update(self, ref: EventRef, draft: Draft, key: str) -> EventRef:
         self._check_writable()
