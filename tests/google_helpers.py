@@ -1,0 +1,60 @@
+"""Google accounts in a test store, backed by the fake Google API (tests/fakes/google_api.py).
+
+Linking here skips the consent screen (the fake issues tokens directly; the OAuth flows have
+their own tests) but stores exactly what linking stores, and builds providers through
+`make_provider`, the path the daemon takes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from daemon import access
+from daemon.config import Config, with_overrides
+from daemon.models import AccessMode
+from daemon.providers import google_http, make_provider
+from daemon.store import accounts
+from daemon.store.accounts import Account
+from daemon.store.db import Store
+
+
+def google_config(config: Config, fake, **extra) -> Config:
+    """`config` pointed at the fake: API, consent and token endpoints, its client."""
+    return with_overrides(config, google={
+        "client_id": fake.client_id, "client_secret": fake.client_secret, "api_endpoint": fake.url,
+        "auth_uri": fake.auth_uri, "token_uri": fake.token_uri, "requests_per_minute": 100_000} | extra)
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def link_google(store: Store, config: Config, fake, user_id: int, email: str, *,
+                mode: AccessMode = AccessMode.READ_WRITE, name: str | None = None) -> Account:
+    """A Google account of `email` (a user of the fake) with its calendars listed."""
+    tokens = fake.issue_tokens(email, list(access.scopes("google", mode)))
+    secret = {"email": email, "token": tokens["token"], "refresh_token": tokens["refresh_token"],
+              "expiry": tokens.get("expiry"), "scopes": list(access.scopes("google", mode)),
+              "client_id": fake.client_id, "client_secret": "", "linked_at": now_text(),
+              "refreshed_at": now_text()}
+    account = accounts.add(store, user_id, "google", name or f"G {email}", mode, secret)
+    provider = make_provider(store, config, account, UTC)
+    try:
+        accounts.save_calendars(store, account.id, provider.list_calendars())
+    finally:
+        provider.close()
+    return accounts.get(store, account.id)
+
+
+def calendar_of(store: Store, account: Account, remote_id: str):
+    return next(c for c in accounts.calendars(store, account.id) if c.remote_id == remote_id)
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """Backoff in milliseconds instead of seconds: the schedule's shape is what is tested."""
+    monkeypatch.setitem(google_http.RETRY, "base", 0.002)
+    monkeypatch.setitem(google_http.RETRY, "cap", 0.02)
+    monkeypatch.setitem(google_http.RETRY, "attempts", 8)
