@@ -1,6 +1,7 @@
 """What `homecal status` and `homecal doctor` report, as plain data.
 
-Kept apart from the CLI so the web dashboard can show the same facts.
+Kept apart from the CLI so the web dashboard can show the same facts. Google accounts carry
+their token's age and any warning that Google is about to stop the link (daemon.token_health).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from daemon.config import Config
 from daemon.errors import HomecalError
 from daemon.runtime import is_loopback
 from daemon.store import Store, open_store
+from daemon.store import accounts as accounts_repo
 from daemon.store import rules as rules_repo
 from daemon.store import users
 from daemon.store.db import utcnow
 from daemon.store.migrations import MIGRATIONS
+from daemon.overview import account_token
+from daemon.token_health import TokenHealth
 
 HEARTBEAT_STALE_SECONDS = 120
 
@@ -55,8 +59,40 @@ def daemon_state(store: Store) -> dict:
     }
 
 
-def status(config: Config) -> dict:
-    """Everything `homecal status` shows. Opens the store read-mostly (no creation)."""
+#: the account state `homecal status` shows, from the stored status
+STATE_WORDS = {"ok": "ok", "needs-relink": "needs re-link"}
+
+
+def account_state(status: str | None) -> str:
+    """ok, needs re-link or error: what the user has to know about an account."""
+    return STATE_WORDS.get(status or "ok", "error")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
+
+
+def token_dict(health: TokenHealth) -> dict:
+    """A token's health as JSON-ready data (times in UTC ISO)."""
+    return {"age_days": health.age_days, "linked_at": _iso(health.linked_at),
+            "last_refresh_at": _iso(health.last_refresh_at), "warning": health.warning,
+            "expires_at": _iso(health.expires_at)}
+
+
+def _token(store: Store, config: Config, account_id: int, now: datetime) -> dict | None:
+    """The token health of an OAuth account (None for other kinds and accounts without a token)."""
+    health = account_token(store, accounts_repo.get(store, account_id), now,
+                           testing_client=config.google.testing_client)
+    return token_dict(health) if health else None
+
+
+def status(config: Config, *, now: datetime | None = None) -> dict:
+    """Everything `homecal status` shows. Opens the store read-mostly (no creation).
+
+    Each account has `state` (ok / needs re-link / error) and, for Google, `token`: age in
+    days, when it was linked and last refreshed, a warning or None, predicted end or None.
+    """
+    now = now or datetime.now(timezone.utc)
     out: dict = {
         "version": __version__,
         "config": str(config.source) if config.source else None,
@@ -76,8 +112,9 @@ def status(config: Config) -> dict:
         out["admins"] = [u.username for u in users.all_users(store) if u.is_admin]
         out["accounts"] = [
             {"id": r["id"], "name": r["name"], "kind": r["kind"], "mode": r["mode"], "status": r["status"],
-             "last_success_at": r["last_success_at"], "last_error": r["last_error"],
-             "backoff_until": r["backoff_until"]}
+             "state": account_state(r["status"]), "last_success_at": r["last_success_at"],
+             "last_error": r["last_error"], "backoff_until": r["backoff_until"],
+             "token": _token(store, config, r["id"], now)}
             for r in db["accounts"].rows_where(order_by="id")
         ]
         out["rules"] = [
@@ -96,6 +133,27 @@ def status(config: Config) -> dict:
     finally:
         store.close()
     return out
+
+
+def account_lines(account: dict) -> list[str]:
+    """One account of `status()` as the lines `homecal status` prints (without --json)."""
+    a = account
+    lines = [f"  {a['name']:<20} {a['kind']:<8} {a['mode']:<10} {a['state']:<14} "
+             f"last success {a['last_success_at'] or 'never'}"]
+    if a["last_error"]:
+        lines.append(f"      last error: {a['last_error']}"
+                     + (f" (retry after {a['backoff_until']})" if a["backoff_until"] else ""))
+    if a["state"] == "needs re-link":
+        lines.append("      nothing was deleted; syncing of this account is paused until it is re-linked "
+                     "(web UI: Accounts > Re-link)")
+    token = a.get("token")
+    if token:
+        age = token["age_days"]
+        when = "unknown" if age is None else ("today" if age == 0 else f"{age} day{'' if age == 1 else 's'} ago")
+        lines.append(f"      token: linked {when}, last refreshed {token['last_refresh_at'] or 'never'}")
+        if token["warning"]:
+            lines.append(f"      warning: {token['warning']}")
+    return lines
 
 
 @dataclass
@@ -131,8 +189,10 @@ def _check_port(config: Config, daemon_running: bool) -> Check:
     return Check("web server", "ok", f"{host}:{port} is free for `homecal run`")
 
 
-def doctor(config: Config) -> list[Check]:
-    """Every check `homecal doctor` runs, in order. Any "fail" means homecal cannot work."""
+def doctor(config: Config, *, now: datetime | None = None) -> list[Check]:
+    """Every check `homecal doctor` runs, in order. Any "fail" means homecal cannot work.
+
+    `now` (default: the clock) is when token warnings are judged."""
     checks = [Check("config", "ok", str(config.source) if config.source else "built-in defaults (no config file)")]
     checks.append(_check_dir(config.storage.data_path))
     if not is_loopback(config.server.host):
@@ -162,9 +222,15 @@ def doctor(config: Config) -> list[Check]:
                       Check("admin account", "warn", "none yet: run `homecal init --admin-user NAME` or open /setup"))
         running = daemon_state(store)["running"]
         checks.append(_check_port(config, running))
+        now = now or datetime.now(timezone.utc)
         for row in store.db["accounts"].rows_where(order_by="id"):
             level = "ok" if row["status"] == "ok" else "fail"
-            checks.append(Check(f"account {row['name']}", level, f"{row['kind']}, {row['mode']}, {row['status']}"))
+            detail = f"{row['kind']}, {row['mode']}, {row['status']}"
+            token = _token(store, config, row["id"], now)
+            if token and token["warning"]:
+                level = "warn" if level == "ok" else level
+                detail += f"; {token['warning']}"
+            checks.append(Check(f"account {row['name']}", level, detail))
     finally:
         store.close()
     if config.smtp.host:

@@ -1,6 +1,7 @@
 """The dashboard's facts for one user, as plain data: accounts and rules with their health,
-what a paused rule would delete, times in the user's zone and relative to now, and errors in
-plain words. Tested without Flask; the web UI only renders it.
+what a paused rule would delete, times in the user's zone and relative to now, errors in
+plain words, and for OAuth accounts (Google) the token's age and any warning that the
+provider is about to stop the link. Tested without Flask; the web UI only renders it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from daemon.store import Store, users
 from daemon.store import accounts as accounts_repo
 from daemon.store import rules as rules_repo
+from daemon.token_health import TokenHealth, token_health
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,16 @@ _PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
 ]
 _NOT_SYNCED = "not synced, nothing deleted: "
 
+#: account kinds linked through OAuth: a refused token means the user must consent again
+OAUTH_PROVIDERS = {"google": "Google", "microsoft": "Microsoft"}
+
+
+def relink_message(kind: str) -> str:
+    """What a needs-relink OAuth account shows: what happened, what did not, what is paused."""
+    who = OAUTH_PROVIDERS.get(kind, "The provider")
+    return (f"Needs re-link: {who} refused the stored permission (token expired or revoked). "
+            "Nothing was deleted; syncing of this account is paused.")
+
 
 def plain_error(message: str | None) -> str | None:
     """A stored error message in plain words (the original stays available as the detail)."""
@@ -113,6 +125,12 @@ class AccountHealth:
     last_error: str | None  # plain words
     error_detail: str | None  # as stored
     retry_at: When | None
+    #: OAuth accounts with a refresh token: its age and any warning (else None)
+    token: TokenHealth | None = None
+
+    @property
+    def token_warning(self) -> str | None:
+        return self.token.warning if self.token else None
 
 
 @dataclass(frozen=True)
@@ -142,7 +160,8 @@ class Overview:
     @property
     def attention(self) -> int:
         """How many accounts and rules need the user (re-link, confirm, or an error)."""
-        return sum(a.state in ("needs-relink", "error", "retrying") for a in self.accounts) + \
+        return sum(a.state in ("needs-relink", "error", "retrying") or bool(a.token_warning)
+                   for a in self.accounts) + \
             sum(r.state in ("paused", "error") for r in self.rules)
 
 
@@ -180,10 +199,30 @@ def _pending(store: Store, rule: rules_repo.Rule, names: dict[int, str], now: da
     return tuple(sorted(out, key=lambda d: d.start.iso if d.start else ""))
 
 
-def user_overview(store: Store, user_id: int, now: datetime, *, syncing: bool = False) -> Overview:
+def account_token(store: Store, account: accounts_repo.Account, now: datetime, *, testing_client: bool,
+                  tz: tzinfo = timezone.utc) -> TokenHealth | None:
+    """The token health of an OAuth account (None for kinds without tokens or without a token)."""
+    if account.kind not in OAUTH_PROVIDERS:
+        return None
+    health = token_health(account.kind, accounts_repo.secret(store, account.id), now,
+                          testing_client=testing_client, tz=tz)
+    return health if health.linked_at or health.warning else None
+
+
+def _account_error(acc: accounts_repo.Account, state: str) -> str | None:
+    if acc.status == "ok":
+        return None
+    if state == "needs-relink" and acc.kind in OAUTH_PROVIDERS:
+        return relink_message(acc.kind)
+    return plain_error(acc.last_error)
+
+
+def user_overview(store: Store, user_id: int, now: datetime, *, syncing: bool = False,
+                  testing_client: bool = False) -> Overview:
     """Every account and rule of one user, with its state in plain words and times in their zone.
 
-    `syncing` says a sync is running now (the web UI passes SYNC_LOCK.locked()).
+    `syncing` says a sync is running now (the web UI passes SYNC_LOCK.locked());
+    `testing_client` is `[google] testing_client` (Google's 7-day rule for clients in Testing).
     """
     try:
         tz: tzinfo = ZoneInfo(users.get(store, user_id).timezone or "UTC")
@@ -196,11 +235,13 @@ def user_overview(store: Store, user_id: int, now: datetime, *, syncing: bool = 
     per_account: dict[int, int] = {}
     for c in cals:
         per_account[c.account_id] = per_account.get(c.account_id, 0) + 1
-    account_rows = [
-        AccountHealth(a.id, a.name, a.kind, str(a.mode), _account_state(a, now), per_account.get(a.id, 0),
-                      when(a.last_success_at, now, tz), plain_error(a.last_error) if a.status != "ok" else None,
-                      a.last_error if a.status != "ok" else None, when(a.backoff_until, now, tz))
-        for a in accs]
+    account_rows = []
+    for a in accs:
+        state = _account_state(a, now)
+        account_rows.append(AccountHealth(
+            a.id, a.name, a.kind, str(a.mode), state, per_account.get(a.id, 0), when(a.last_success_at, now, tz),
+            _account_error(a, state), a.last_error if a.status != "ok" else None, when(a.backoff_until, now, tz),
+            account_token(store, a, now, testing_client=testing_client, tz=tz)))
     copies = dict(store.db.execute(
         "SELECT m.rule_id, count(*) FROM mappings m JOIN rules r ON r.id = m.rule_id "
         "WHERE r.user_id = ? AND m.state = 'synced' GROUP BY m.rule_id", [user_id]).fetchall())
