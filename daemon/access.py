@@ -44,8 +44,8 @@ KIND_LABELS: dict[str, str] = {
     "microsoft": "Microsoft 365",
 }
 #: kinds this version can link; the others are shown as "coming"
-LINKABLE = ("caldav", "ics", "local")
-COMING = ("google", "microsoft")
+LINKABLE = ("caldav", "ics", "local", "google")
+COMING = ("microsoft",)
 
 MODE_LABELS: dict[AccessMode, str] = {
     AccessMode.READ_WRITE: "Read and write",

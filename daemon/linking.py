@@ -6,6 +6,12 @@ written, in one transaction. A wrong password or an unreachable server leaves no
 not even after a crash half-way. Re-linking works the same way: new credentials are tried
 before they replace the old ones.
 
+Google accounts come with tokens from daemon.oauth_google (or, in no-access mode, only the
+address the user typed): `link_google` lists the calendars with those tokens first, takes the
+account's e-mail from the primary calendar, and only then stores account and calendars in one
+transaction. `relink_google` swaps in new tokens for the same Google account, keeping the
+account, its calendars and its rules.
+
 The CalDAV presets (iCloud, Fastmail, Nextcloud) live here too, with the hint each provider
 needs (iCloud refuses the Apple ID password: it takes an app-specific one).
 """
@@ -128,7 +134,9 @@ def try_credentials(kind: str, mode: AccessMode, secret: dict, tz: ZoneInfo) -> 
 def link(store: Store, config: Config, user_id: int, kind: str, name: str, mode: AccessMode,
          secret: dict) -> tuple[Account, list[Calendar]]:
     """Create an account that works, with its calendars; on any failure nothing is kept."""
-    if kind in ("google", "microsoft"):
+    if kind == "google":
+        return link_google(store, config, user_id, name, mode, secret)
+    if kind == "microsoft":
         raise UsageError(f"{kind} accounts are not supported by this version of homecal yet")
     infos: list[CalendarInfo] | None = None
     if kind in _REMOTE_KINDS:
@@ -172,12 +180,81 @@ def refresh(store: Store, config: Config, account: Account) -> list[Calendar]:
 
     A refused login marks the account as needing a re-link, as a sync would.
     """
+    if account.kind == "google" and account.mode == AccessMode.NO_ACCESS:
+        return accounts.calendars(store, account.id)  # nothing is ever asked of Google
     try:
         infos = _list_stored(store, config, account)
     except AuthError as err:
         accounts.record_failure(store, account.id, str(err), status="needs-relink")
         raise
     return accounts.save_calendars(store, account.id, infos)
+
+
+# -- Google ----------------------------------------------------------------------------------
+
+
+def google_calendars(config: Config, secret: dict, mode: AccessMode, tz: ZoneInfo) -> tuple[list[CalendarInfo], dict]:
+    """The calendars fresh Google tokens can list, and the secret completed with the e-mail.
+
+    No-access accounts are never asked anything: their one calendar is the primary one, named
+    after the address the user gave. Otherwise the e-mail is the primary calendar's id (what
+    Google's calendarList marks `primary`), and a token the library refreshed on the way is kept.
+    """
+    secret = dict(secret)
+    mode = AccessMode(mode)
+    if mode == AccessMode.NO_ACCESS:
+        email = (secret.get("email") or "").strip()
+        if not email:
+            raise UsageError("a no-access Google account needs its address")
+        return [CalendarInfo(remote_id="primary", name=email, writable=False)], secret
+    from daemon.providers.google import google_provider
+
+    provider = google_provider(config, secret, mode, tz, on_token=secret.update)
+    try:
+        infos = provider.list_calendars()
+        email = provider.email
+    finally:
+        provider.close()
+    secret["email"] = email or secret.get("email") or ""
+    return infos, secret
+
+
+def link_google(store: Store, config: Config, user_id: int, name: str, mode: AccessMode | str,
+                secret: dict) -> tuple[Account, list[Calendar]]:
+    """Store a Google account whose tokens (from oauth_google.finish) list its calendars.
+
+    Nothing is kept when the listing fails; account and calendars are written together.
+    """
+    mode = AccessMode(mode)
+    name = accounts.check_new_name(store, user_id, name)
+    infos, secret = google_calendars(config, secret, mode, _zone(store, user_id))
+    with store.atomic():
+        account = accounts.add(store, user_id, "google", name, mode, secret)
+        cals = accounts.save_calendars(store, account.id, infos)
+    return account, cals
+
+
+def relink_google(store: Store, config: Config, account: Account, secret: dict) -> list[Calendar]:
+    """Replace a Google account's tokens with new ones for the same Google account.
+
+    The new tokens list the calendars first; the account, its calendars (new ones are added),
+    its rules and its mirror stay. Signing in as another Google account is refused: the stored
+    calendars and rules belong to the first one. The account is healthy again afterwards.
+    """
+    if account.kind != "google":
+        raise UsageError(f"a {account.kind} account is not re-linked through Google")
+    if account.mode == AccessMode.NO_ACCESS:
+        raise UsageError("a no-access Google account has no sign-in to renew")
+    old = accounts.secret(store, account.id)
+    infos, secret = google_calendars(config, secret, account.mode, _zone(store, account.user_id))
+    before, after = (old.get("email") or "").lower(), (secret.get("email") or "").lower()
+    if before and after and before != after:
+        raise UsageError(f"you signed in to Google as {secret['email']}, but {account.name} is {old['email']}: "
+                         f"link again as {old['email']}, or add {secret['email']} as a new account")
+    with store.atomic():
+        accounts.set_secret(store, account.id, secret)
+        accounts.record_success(store, account.id)
+        return accounts.save_calendars(store, account.id, infos)
 
 
 def removal_blockers(store: Store, account_id: int) -> list[int]:
@@ -191,6 +268,8 @@ def removal_blockers(store: Store, account_id: int) -> list[int]:
 def explain(err: HomecalError, kind: str, preset: str | None = None) -> str:
     """A failed link in plain words: what went wrong and what to do about it."""
     detail = str(err)
+    if kind == "google":
+        return _explain_google(err)
     if isinstance(err, AuthError):
         if kind == "ics":
             return f"The feed refused access: check the URL (private feeds carry a secret in it). ({detail})"
@@ -208,4 +287,19 @@ def explain(err: HomecalError, kind: str, preset: str | None = None) -> str:
         if "did not answer within" in lowered:
             return f"The server did not answer in time: try again later. ({detail})"
         return f"The server answered in a way homecal did not expect: check the address. ({detail})"
+    return detail[:1].upper() + detail[1:]
+
+
+def _explain_google(err: HomecalError) -> str:
+    """A failed Google link in plain words (oauth_google's own messages already are)."""
+    detail = str(err)
+    if isinstance(err, AuthError):
+        return ("Google refused homecal's tokens: link the account again. If it keeps happening, check that "
+                "the OAuth client is published (Testing clients lose their tokens after 7 days).")
+    if isinstance(err, RateLimited):
+        return "Google asks homecal to slow down: try again in a few minutes."
+    if isinstance(err, ProviderError) and detail.startswith(("Google", "cannot reach Google")):
+        return detail[:1].upper() + detail[1:]
+    if isinstance(err, ProviderError):
+        return f"Google's Calendar API did not answer as expected: try again later. ({detail})"
     return detail[:1].upper() + detail[1:]

@@ -1,10 +1,10 @@
 """Global settings changed in the web UI, layered over the config file.
 
-The config file (`[smtp]`, `[server] public_url`) gives the defaults; values an admin saves
-in the web UI are kept in `meta` and win. Only values that differ from the config file are
-stored, so a later edit of the file still takes effect for everything not overridden. The
-SMTP password is sealed like every other secret. `*_sources` say where each value comes
-from, for the settings page.
+The config file (`[smtp]`, `[server] public_url`, `[google] client_id`) gives the defaults;
+values an admin saves in the web UI are kept in `meta` and win. Only values that differ from
+the config file are stored, so a later edit of the file still takes effect for everything not
+overridden. The SMTP password and the Google client secret are sealed like every other
+secret. `*_sources` say where each value comes from, for the settings page.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +24,8 @@ from daemon.store.db import Store
 SMTP_KEY = "settings_smtp"
 SMTP_PASSWORD_KEY = "settings_smtp_password"
 PUBLIC_URL_KEY = "settings_public_url"
+GOOGLE_CLIENT_ID_KEY = "settings_google_client_id"
+GOOGLE_CLIENT_SECRET_KEY = "settings_google_client_secret"
 
 #: the SMTP fields the web UI can override (the password is handled apart: it is sealed)
 SMTP_FIELDS = ("host", "port", "security", "username", "from_address")
@@ -233,3 +235,90 @@ def save_public_url(store: Store, url: str | None) -> None:
         store.meta_set(PUBLIC_URL_KEY, validate_public_url(url))
     else:
         _delete_meta(store, PUBLIC_URL_KEY)
+
+
+# -- Google OAuth client -------------------------------------------------------------------
+
+#: a client id or secret is one printable token; Google's are far shorter than this
+MAX_GOOGLE_VALUE = 512
+
+
+@dataclass(frozen=True)
+class GoogleClient:
+    """The OAuth client homecal links Google accounts with, and where it comes from."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    #: FROM_UI, FROM_FILE, or FROM_DEFAULT when no client is configured at all
+    source: str
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
+def effective_google_client(config: Config, store: Store) -> GoogleClient:
+    """The client saved in the web UI if there is one, else the config file's.
+
+    A UI-saved client always carries its own secret (save_google_client insists), so the two
+    sources are never mixed: a secret is only ever sent along with the id it belongs to.
+    """
+    ui_id = store.meta_get(GOOGLE_CLIENT_ID_KEY)
+    if ui_id:
+        return GoogleClient(ui_id, store.meta_get_secret(GOOGLE_CLIENT_SECRET_KEY) or "", FROM_UI)
+    if config.google.client_id or config.google.client_secret:
+        return GoogleClient(config.google.client_id, config.google.client_secret, FROM_FILE)
+    return GoogleClient("", "", FROM_DEFAULT)
+
+
+def google_client_saved(store: Store) -> bool:
+    """Has the web UI saved a Google client (which then overrides the config file's)?"""
+    return bool(store.meta_get(GOOGLE_CLIENT_ID_KEY))
+
+
+def _check_google_value(value: str, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise UsageError(f"enter the {what}")
+    if len(value) > MAX_GOOGLE_VALUE or any(ord(ch) <= 32 or ord(ch) == 127 for ch in value):
+        raise UsageError(f"the {what} is one word of at most {MAX_GOOGLE_VALUE} characters, without spaces")
+    return value
+
+
+def check_google_client_id(value: str) -> str:
+    """The cleaned client id, or UsageError (the web form shows the message next to the field)."""
+    return _check_google_value(value, "client id")
+
+
+def check_google_client_secret(value: str) -> str:
+    return _check_google_value(value, "client secret")
+
+
+def save_google_client(store: Store, client_id: str, client_secret: str | None) -> GoogleClient:
+    """Save a client id (plain) and its secret (sealed) made in Google Cloud for this homecal.
+
+    `client_secret` None or "" keeps the saved secret, which is allowed only while the id
+    stays the same: a new client always comes with its own secret.
+    """
+    client_id = check_google_client_id(client_id)
+    same_client = store.meta_get(GOOGLE_CLIENT_ID_KEY) == client_id
+    if client_secret:
+        client_secret = check_google_client_secret(client_secret)
+    elif not (same_client and store.meta_get_secret(GOOGLE_CLIENT_SECRET_KEY)):
+        raise UsageError("enter the client secret that belongs to this client id")
+    with store.atomic():
+        store.meta_set(GOOGLE_CLIENT_ID_KEY, client_id)
+        if client_secret:
+            store.meta_set_secret(GOOGLE_CLIENT_SECRET_KEY, client_secret)
+    return GoogleClient(client_id, store.meta_get_secret(GOOGLE_CLIENT_SECRET_KEY) or "", FROM_UI)
+
+
+def reset_google_client(store: Store) -> None:
+    """Forget the client saved in the web UI; the config file's (if any) applies again.
+
+    Accounts linked with the forgotten client keep working: their secret carries the client
+    id and secret their tokens belong to.
+    """
+    with store.atomic():
+        _delete_meta(store, GOOGLE_CLIENT_ID_KEY)
+        _delete_meta(store, GOOGLE_CLIENT_SECRET_KEY)
