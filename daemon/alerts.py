@@ -41,9 +41,13 @@ MAX_DETAIL = 300
 _META = "alert_relink:{}"
 
 
-def relink_url(config: Config, store: Store, account_id: int) -> str:
-    """Where the mail sends the reader: the account's re-link page (login first if needed)."""
-    return f"{effective_public_url(config, store)}/accounts/{account_id}/relink"
+def relink_url(config: Config, store: Store, account: Account) -> str:
+    """Where the mail sends the reader: the account's re-link page (login first if needed).
+
+    Google's page (webui/accounts_google.py) asks for consent again; the others ask for a
+    new password or address."""
+    path = f"/accounts/{account.id}/relink" + ("/google" if account.kind == "google" else "")
+    return effective_public_url(config, store) + path
 
 
 def _failure_key(store: Store, account_id: int) -> str | None:
@@ -89,7 +93,7 @@ def _body(config: Config, store: Store, account: Account, owner: str, message: s
         "Nothing was deleted: the account's calendars and the copies homecal made stay as they are.",
         "Syncing of this account is paused until it is re-linked. Re-link it here:",
         "",
-        f"  {relink_url(config, store, account.id)}",
+        f"  {relink_url(config, store, account)}",
         "",
         f"What homecal noted: {detail}",
     ]

@@ -75,7 +75,7 @@ def test_the_admin_and_the_owner_each_get_one_mail_with_the_relink_address(store
         assert message["Subject"] == "homecal: Google account work needs re-linking"
         assert message["From"] == "homecal@example.org"
         body = message.get_content()
-        assert f"{PUBLIC}/accounts/{account.id}/relink" in body
+        assert f"  {PUBLIC}/accounts/{account.id}/relink/google" in body.splitlines()
         assert 'could not sync the Google account "work" (user ann)' in body
         assert "token expired or was revoked" in body
         assert "Nothing was deleted" in body and "paused until it is re-linked" in body

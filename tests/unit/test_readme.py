@@ -24,3 +24,15 @@ def test_quick_start_is_exactly_two_commands_run_then_test():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert quick_start_commands()[1] in ci.splitlines()
+
+
+def test_the_google_guide_lists_exactly_the_scopes_homecal_requests():
+    from daemon import access
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    guide = text.split("## Linking Google Calendar", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\s*\| (read-write|free-busy|no-access) \| (.+?) \|$", guide, re.MULTILINE))
+    assert set(rows) == {"read-write", "free-busy", "no-access"}
+    for mode, cell in rows.items():
+        assert tuple(re.findall(r"`([^`]+)`", cell)) == access.scopes("google", mode), mode
+    assert "/accounts/google/callback" in guide and "ssh -L 8765:127.0.0.1:8765" in guide
