@@ -82,13 +82,13 @@ def test_every_google_account_shows_its_token_age(client, store, logged_in):
     text = page(client, "/")
     assert "Google link made today." in words(row(text, fresh))
     assert "Google link made 3 days ago." in words(row(text, older))
-    assert "Link expiring" not in text  # both younger than 5 days
+    assert "token-warning" not in text  # both younger than 5 days
     assert "Everything is in order" in text
 
 
 def test_a_link_google_is_about_to_stop_carries_the_warning(client, store, logged_in):
     account_id = add_google(store, logged_in.id, "work", timedelta(days=5, hours=2))
-    expected = re.compile(r"Link expiring: Google will stop this link on \w{3} \d+ \w{3} \d{4}, \d\d:\d\d \(UTC\): "
+    expected = re.compile(r"Warning: Google will stop this link on \w{3} \d+ \w{3} \d{4}, \d\d:\d\d \(UTC\): "
                           r"publish your OAuth client to production \(README, section \"Linking Google Calendar\"\)")
     text = page(client, "/")
     assert expected.search(words(row(text, account_id)))
@@ -102,7 +102,7 @@ def test_the_accounts_page_shows_the_token_age_and_warning(client, store, logged
     start = text.index(f'id="account-{account_id}"')
     card = words(text[start:text.index("</section>", start)])
     assert "Google link made 160 days ago." in card
-    assert "Link expiring:" in card
+    assert "Warning:" in card
 
 
 def test_no_token_reaches_a_page(client, store, logged_in):
