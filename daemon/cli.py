@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    from daemon.health import status
+    from daemon.health import account_lines, status
 
     info = status(config)
     if args.json:
@@ -98,10 +98,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     print(f"users:    {len(info['users'])} (admins: {', '.join(info['admins']) or 'none'})")
     print(f"accounts: {len(info['accounts'])}")
     for a in info["accounts"]:
-        print(f"  {a['name']:<20} {a['kind']:<8} {a['mode']:<10} {a['status']:<12} "
-              f"last success {a['last_success_at'] or 'never'}")
-        if a["last_error"]:
-            print(f"      last error: {a['last_error']}" + (f" (retry after {a['backoff_until']})" if a["backoff_until"] else ""))
+        for line in account_lines(a):
+            print(line)
     print(f"rules:    {len(info['rules'])}")
     for r in info["rules"]:
         counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items()) or "no run yet"

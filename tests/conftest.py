@@ -67,3 +67,5 @@ def clean_env(**extra: str) -> dict[str, str]:
 # every test layer; the names come from the decorators in tests/servers.py.
 from tests.servers import counting_proxy_fixture, feed_server_fixture, radicale_fixture  # noqa: E402,F401
 from tests.servers import smtp_sink_fixture  # noqa: E402,F401
+# The fake Google Calendar API (and OAuth endpoints) on loopback.
+from tests.fakes.google_api import google_fake_fixture  # noqa: E402,F401

@@ -58,3 +58,17 @@ def fast_retries(monkeypatch):
     monkeypatch.setitem(google_http.RETRY, "base", 0.002)
     monkeypatch.setitem(google_http.RETRY, "cap", 0.02)
     monkeypatch.setitem(google_http.RETRY, "attempts", 8)
+
+
+def instances(fake, email: str, calendar_id: str, master_id: str) -> list[dict]:
+    """The occurrences of a series as Google's API lists them (what a user's app would see)."""
+    import google.oauth2.credentials
+    import google_auth_httplib2
+    import httplib2
+    from googleapiclient.discovery import build
+
+    token = fake.issue_tokens(email, ["https://www.googleapis.com/auth/calendar.events"])["token"]
+    http = google_auth_httplib2.AuthorizedHttp(google.oauth2.credentials.Credentials(token), http=httplib2.Http())
+    api = build("calendar", "v3", http=http, client_options={"api_endpoint": fake.url}, static_discovery=True,
+                cache_discovery=False)
+    return api.events().instances(calendarId=calendar_id, eventId=master_id, maxResults=2500).execute()["items"]

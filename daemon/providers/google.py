@@ -143,7 +143,8 @@ class GoogleProvider(Provider):
         return params
 
     def _fingerprint(self) -> str:
-        text = repr(sorted(self._params().items()))
+        # what decides which events a token covers (the page size does not)
+        text = repr(sorted((k, v) for k, v in self._params().items() if k != "maxResults"))
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def _split_cursor(self, cursor: str | None) -> str | None:
@@ -271,6 +272,10 @@ class GoogleProvider(Provider):
                 break
         instances = []
         for occ in occurrences:
+            if occ.get("status") == "cancelled" and not occ.get("start") and occ.get("originalStartTime"):
+                # a cancelled occurrence guarantees only its id and original start (§1.2): it
+                # stays in the mirror as cancelled (never busy), where it would have been
+                occ = occ | {"start": occ["originalStartTime"], "end": _shifted_end(master, occ["originalStartTime"])}
             try:
                 inst = ge.to_instance(occ, master_id, details=self.details, uid=uid)
             except ge.EventUnreadable:
@@ -283,7 +288,11 @@ class GoogleProvider(Provider):
         return {} if self.details else {"fields": "id,etag,status,start,end,transparency,recurrence,iCalUID"}
 
     def busy(self, calendar_ids: Iterable[str], start: datetime, end: datetime) -> list[Interval]:
-        """Busy time from freebusy.query, in windows of at most 90 days and 50 calendars (§1.5)."""
+        """Busy time: freebusy.query in free-busy mode, in windows of at most 90 days and 50
+        calendars (§1.5). Read-write mode's scope (calendar.events) does not cover that call,
+        so there the events are read and expanded instead."""
+        if self.details:
+            return super().busy(calendar_ids, start, end)
         ids = list(calendar_ids)
         out: list[Interval] = []
         for first in range(0, len(ids), FREEBUSY_CALENDARS):
@@ -332,8 +341,8 @@ class GoogleProvider(Provider):
 
     def _overwrite(self, calendar_id: str, eid: str, draft: Draft, key: str) -> dict:
         """The id exists (a retried create, or an id Google keeps after a delete): make it `draft`."""
-        body = ge.body_for(draft, key, self.tz)
-        # status "confirmed" in the body also restores an event deleted earlier (organizer side)
+        # status "confirmed" also restores an event deleted earlier (organizer side, §1.4)
+        body = ge.body_for(draft, key, self.tz) | {"status": "confirmed"}
         try:
             return self.caller.execute(self.api.events().patch(calendarId=calendar_id, eventId=eid, body=body,
                                                                sendUpdates=self._send_updates(draft)),
@@ -404,6 +413,18 @@ class GoogleProvider(Provider):
                 http.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
+
+
+def _shifted_end(master: dict, original: dict) -> dict:
+    """The end an occurrence starting at `original` has when it keeps the master's length."""
+    if original.get("date"):
+        return original
+    try:
+        length = ge.duration(master)
+        start = ge.parse_time(original, "original start")
+    except ge.EventUnreadable:
+        return original
+    return {"dateTime": (start + length).isoformat(), "timeZone": original.get("timeZone") or "UTC"}
 
 
 def _digest(text: str) -> str:

@@ -84,6 +84,14 @@ def parse_time(value: object, what: str) -> datetime | date:
     return moment.astimezone(zone) if zone is not None else moment
 
 
+def duration(event: dict) -> timedelta:
+    """How long a timed event lasts (0 for an all-day one)."""
+    start, end = parse_time(event.get("start"), "start"), parse_time(event.get("end"), "end")
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        return timedelta(0)
+    return end.astimezone(UTC) - start.astimezone(UTC)
+
+
 def rid_text(original: object) -> str:
     """An occurrence's original start as the key part: UTC timestamp, or the date all-day."""
     value = parse_time(original, "original start")
@@ -192,7 +200,6 @@ def body_for(draft: Draft, key: str, tz: tzinfo) -> dict:
         "end": _event_time(draft.end, tz),
         "transparency": "transparent" if draft.transparent else "opaque",
         "visibility": "private" if draft.private else "default",
-        "status": "confirmed",
     }
     if draft.kind == "booking":
         body["attendees"] = [{"email": email, "displayName": name} for name, email in draft.attendees]

@@ -264,6 +264,8 @@ class SyncEngine:
         if isinstance(err, AuthError):
             accounts_repo.record_failure(self.store, account.id, msg, status="needs-relink")
             log.error("account %s needs re-linking: %s", account.name, msg)
+            from daemon import alerts  # lazily: mail/outbox imports stay off the quiet sync path
+            alerts.account_needs_relink(self.store, self.config, account, msg, self.now())
             return
         base = float(self.config.sync.interval_seconds)
         if isinstance(err, RateLimited) and err.retry_after:

@@ -200,8 +200,6 @@ def _sync_until_google_refuses(store: Store, config: Config, owner_id: int) -> a
     return accounts.get(store, google.id)
 
 
-@pytest.mark.xfail(strict=True, reason="until SyncEngine._account_failed calls alerts.account_needs_relink "
-                                       "(the lead wires it; then remove this marker)")
 def test_a_sync_that_google_refuses_mails_the_admin_once(store, people, mail_config, smtp_sink) -> None:
     account = _sync_until_google_refuses(store, mail_config, people["ann"].id)
     assert account.status == "needs-relink"
