@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from daemon.config import Config
 from daemon.errors import NotFound, UsageError
 from daemon.models import AccessMode, Style
+from daemon.oauth_loopback import DEFAULT_PORT, DEFAULT_TIMEOUT
 from daemon.store import Store, open_store
 from daemon.store import accounts as accounts_repo
 from daemon.store import rules as rules_repo
@@ -61,7 +62,9 @@ def cmd_account_add(args: argparse.Namespace, config: Config) -> int:
     from daemon.cli import read_secret
 
     mode = AccessMode(args.mode)
-    if args.kind in ("google", "microsoft"):
+    if args.kind == "google":
+        return _add_google(args, config, mode)
+    if args.kind == "microsoft":
         raise UsageError(f"{args.kind} accounts are not supported by this version of homecal yet")
     secret: dict = {}
     if args.kind == "caldav":
@@ -80,9 +83,71 @@ def cmd_account_add(args: argparse.Namespace, config: Config) -> int:
         # The credentials are tried before anything is stored: a link that does not work is
         # not kept (shared with the web UI).
         account, cals = linking.link(store, config, owner.id, args.kind, args.name, mode, secret)
-    print(f"added {args.kind} account {account.name} (id {account.id}, {mode}) with {len(cals)} calendar(s):")
+    _print_added(account, cals)
+    return 0
+
+
+def _print_added(account: accounts_repo.Account, cals: list[accounts_repo.Calendar]) -> None:
+    print(f"added {account.kind} account {account.name} (id {account.id}, {account.mode}) "
+          f"with {len(cals)} calendar(s):")
     for c in cals:
         print(f"  {c.id:>4}  {account.name}/{c.name}{'' if c.writable else '  (read-only)'}")
+
+
+def _tunnel_host() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (DynamicUser=, containers)
+        user = "you"
+    return f"{user}@{socket.getfqdn() or socket.gethostname()}"
+
+
+def _add_google(args: argparse.Namespace, config: Config, mode: AccessMode) -> int:
+    """Headless Google linking: loopback redirect, reached from the user's laptop through SSH.
+
+    Nothing is stored until Google's tokens have listed the calendars (linking.link_google).
+    """
+    from daemon import access, linking, oauth_google
+    from daemon.oauth_loopback import LoopbackReceiver
+
+    with _store(config) as store:
+        owner = _owner(store, args.user)
+        name = accounts_repo.check_new_name(store, owner.id, args.name)
+        if mode == AccessMode.NO_ACCESS:
+            if not args.email:
+                raise UsageError("a no-access Google account needs --email ADDRESS: homecal asks Google nothing, "
+                                 "so it cannot find the address itself")
+            account, cals = linking.link_google(store, config, owner.id, name, mode,
+                                                oauth_google.no_access_secret(args.email[0]))
+            _print_added(account, cals)
+            return 0
+        oauth_google.require_client(config, store)  # before a port is taken and instructions printed
+        with LoopbackReceiver(args.port) as receiver:
+            url, pending = oauth_google.start(config, store, mode, receiver.redirect_uri, client_type="installed")
+            port = receiver.port
+            wait = f"{args.timeout / 60:g} minutes" if args.timeout >= 60 else f"{args.timeout:g} seconds"
+            scopes = "\n".join(f"       - {access.SCOPE_MEANINGS.get(s, s)}" for s in pending.scopes)
+            print(f"Linking a Google account as {name!r} ({mode}) for {owner.username}.\n"
+                  f"homecal waits for Google's answer at {receiver.redirect_uri} on this machine "
+                  f"(for up to {wait}).\n\n"
+                  "1. If your browser runs on another computer (a server has none), open a tunnel from that\n"
+                  "   computer first, with the user and host name you reach this server with, and keep it open:\n"
+                  f"       ssh -L {port}:127.0.0.1:{port} {_tunnel_host()}\n"
+                  "2. Open this address in that browser, sign in to Google and allow access:\n"
+                  f"       {url}\n"
+                  f"   Google asks you to allow exactly this:\n{scopes}\n"
+                  "   Leave every box ticked: homecal refuses a link with less.\n"
+                  "3. The browser then says \"homecal received Google's answer\"; come back here.\n\n"
+                  "Waiting for Google...", flush=True)
+            params = receiver.wait(pending.state, args.timeout)
+        secret = oauth_google.finish(pending, params)
+        account, cals = linking.link_google(store, config, owner.id, name, mode, secret)
+        email = accounts_repo.secret(store, account.id).get("email") or "an unknown address"
+    print(f"Google linked {email}.")
+    _print_added(account, cals)
     return 0
 
 
@@ -247,7 +312,7 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     acc = sub.add_parser("account", help="link, list and remove calendar accounts")
     asub = acc.add_subparsers(dest="account_command", metavar="ACTION", required=True)
-    p = asub.add_parser("add", help="link an account: caldav, ics, local (google, microsoft: coming)")
+    p = asub.add_parser("add", help="link an account: caldav, ics, local, google (microsoft: coming)")
     p.add_argument("kind", choices=["caldav", "ics", "local", "google", "microsoft"])
     p.add_argument("--name", required=True, help="a short name, e.g. work or icloud")
     p.add_argument("--url", help="CalDAV server or calendar URL; ICS feed URL (https:// or webcal://)")
@@ -257,7 +322,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=MODES, default="read-write",
                    help="read-write (default), free-busy (only times are read and kept), no-access")
     p.add_argument("--email", action="append", metavar="ADDR",
-                   help="your address on this account, to recognise invitations you declined (repeatable)")
+                   help="your address on this account, to recognise invitations you declined (repeatable); "
+                        "google --mode no-access: the Google account's address")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="P",
+                   help=f"google: the loopback port Google's answer comes back to (default {DEFAULT_PORT}; "
+                        "0 picks a free one)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"google: how long to wait for the browser (default {DEFAULT_TIMEOUT})")
     p.add_argument("--user", metavar="NAME", help="owner (default: the admin)")
     p.set_defaults(func=cmd_account_add)
     p = asub.add_parser("list", help="list accounts and their health")

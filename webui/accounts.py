@@ -1,5 +1,8 @@
 """Accounts (/accounts): link CalDAV, ICS and local accounts with their access mode; per-calendar flags.
 
+Google accounts are linked through OAuth in webui.accounts_google (/accounts/google/new); this
+module's chooser and re-link page send Google accounts there.
+
 Endpoint names other areas link to: accounts.index, accounts.relink.
 
 Linking, re-linking and refreshing go through daemon.linking (shared with `homecal account
@@ -160,6 +163,8 @@ def add_local() -> str | Response:
 def relink(account_id: int) -> str | Response:
     store = get_store()
     account = _account(account_id)
+    if account.kind == "google":
+        return redirect(url_for("accounts_google.relink", account_id=account.id))
     if account.kind not in ("caldav", "ics"):
         flash(f"{account.name} is a {access.KIND_LABELS.get(account.kind, account.kind)}: "
               "there is nothing to re-link.", "info")

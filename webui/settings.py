@@ -1,8 +1,9 @@
 """Settings (/settings): profile and time zone, working hours, password, mail (SMTP and its test
-mail), public URL; the users pages live in webui.users_admin on the same blueprint.
+mail), public URL, the Google OAuth client; the users pages live in webui.users_admin on the
+same blueprint.
 
-Each sub-page has its own form and Save button. Mail and the public URL are global, so only
-admins change them; other users see them read-only. Endpoint names other areas link to:
+Each sub-page has its own form and Save button. Mail, the public URL and the Google client are
+global, so only admins change them; other users see them read-only (never a secret). Endpoint names other areas link to:
 settings.index, settings.users (admin only).
 """
 
@@ -27,6 +28,7 @@ from webui.sessions import login_user
 from webui.settings_forms import (
     SECURITY_LABELS,
     ConfirmForm,
+    GoogleClientForm,
     PasswordChangeForm,
     ProfileForm,
     PublicUrlForm,
@@ -47,6 +49,7 @@ SECTIONS = [
     ("settings.password", "Password", False),
     ("settings.mail", "Mail", False),
     ("settings.public_url", "Public URL", False),
+    ("settings.google", "Google", False),
     ("settings.users", "Users", True),
 ]
 
@@ -237,6 +240,53 @@ def public_url() -> Response | str:
             return redirect(url_for("settings.public_url"))
     return render("settings/public_url.html", form=form, source=source, config_url=config.server.public_url,
                   effective=global_settings.effective_public_url(config, store))
+
+
+# -- Google OAuth client ---------------------------------------------------------------------------
+
+
+def _render_google(form: GoogleClientForm | None = None) -> str:
+    from daemon.oauth_loopback import DEFAULT_PORT
+
+    config, store = get_config(), get_store()
+    client = global_settings.effective_google_client(config, store)
+    if g.user.is_admin and form is None:
+        form = GoogleClientForm(formdata=None, data={"client_id": store.meta_get(global_settings.GOOGLE_CLIENT_ID_KEY)
+                                                     or ""})
+    public = global_settings.effective_public_url(config, store)
+    return render("settings/google.html", client=client, form=form, saved=global_settings.google_client_saved(store),
+                  reset_form=ConfirmForm(formdata=None), config_file=config.source,
+                  web_redirect=public + "/accounts/google/callback",
+                  loopback_redirect=f"http://127.0.0.1:{DEFAULT_PORT}/",
+                  public_url_source=global_settings.public_url_source(config, store), from_ui=global_settings.FROM_UI)
+
+
+@bp.route("/google", methods=["GET", "POST"])
+def google() -> Response | str:
+    if request.method == "GET":
+        return _render_google()
+    if not g.user.is_admin:
+        abort(403, "Only an admin can change this.")
+    form = GoogleClientForm()
+    if not form.validate_on_submit():
+        return _render_google(form)
+    try:
+        global_settings.save_google_client(get_store(), form.client_id.data, form.client_secret.data or None)
+    except UsageError as err:
+        form.client_secret.errors = [*form.client_secret.errors, as_sentence(str(err))]
+        return _render_google(form)
+    flash("The Google OAuth client was saved. New links use it; linked accounts keep the client they were "
+          "linked with.", "success")
+    return redirect(url_for("settings.google"))
+
+
+@bp.route("/google/reset", methods=["POST"])
+@admin_required(403)
+def reset_google() -> Response:
+    global_settings.reset_google_client(get_store())
+    flash("The Google client saved in homecal was removed; the config file's client (if any) applies to new links.",
+          "success")
+    return redirect(url_for("settings.google"))
 
 
 users_admin.register(bp, render=render, admin_required=admin_required)

@@ -200,6 +200,23 @@ class PublicUrlForm(FlaskForm):
     )
 
 
+class GoogleClientForm(FlaskForm):
+    client_id = StringField(
+        "Client id",
+        validators=[DataRequired("Enter the client id."), Length(max=global_settings.MAX_GOOGLE_VALUE),
+                    _rule(global_settings.check_google_client_id)],
+        description="From Google Cloud, APIs & Services, Credentials; it ends in .apps.googleusercontent.com.",
+        render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none"},
+    )
+    # Never rendered back (PasswordField hides its value): the page must not carry the secret.
+    client_secret = PasswordField(
+        "Client secret",
+        validators=[Length(max=global_settings.MAX_GOOGLE_VALUE), _rule(global_settings.check_google_client_secret)],
+        description="Stored sealed and never shown again. Leave empty to keep the saved secret of the same client.",
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class ConfirmForm(FlaskForm):
     """No fields: a button that posts its CSRF token (reset to config, grant or take rights)."""
 
