@@ -568,3 +568,21 @@ def test_oauth_refusals(fake, insecure_oauth):
     bad_secret = requests.post(fake.token_uri, timeout=5, data={
         "grant_type": "refresh_token", "refresh_token": "x", "client_id": fake.client_id, "client_secret": "no"})
     assert bad_secret.status_code == 401 and bad_secret.json()["error"] == "invalid_client"
+
+
+def test_token_endpoint_faults_and_revocation(fake):
+    tokens = fake.issue_tokens(ANN, RW)
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+            "client_id": fake.client_id, "client_secret": fake.client_secret}
+    fake.fail_next(503, "temporarily_unavailable", path_contains="/token")
+    down = requests.post(fake.token_uri, data=form, timeout=5)
+    assert down.status_code == 503 and down.json()["error"] == "temporarily_unavailable"
+    assert requests.post(fake.token_uri, data=form, timeout=5).status_code == 200
+    unknown = requests.get(fake.auth_uri, params={"client_id": "nobody", "redirect_uri": "http://127.0.0.1:1/"},
+                           allow_redirects=False, timeout=5)
+    assert unknown.status_code == 400 and "invalid_client" in unknown.text
+    assert requests.post(fake.revoke_uri, data={"token": tokens["refresh_token"]}, timeout=5).status_code == 200
+    revoked = requests.post(fake.token_uri, data=form, timeout=5)
+    assert revoked.status_code == 400 and revoked.json() == {
+        "error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+    assert fake.token_requests == 3
