@@ -184,12 +184,11 @@ def cmd_calendars(args: argparse.Namespace, config: Config) -> int:
     with _store(config) as store:
         accs = {a.id: a for a in accounts_repo.all_accounts(store)}
         if args.refresh:
+            from daemon import linking
+
             for a in accs.values():
-                provider = _provider(store, config, a)
-                try:
-                    accounts_repo.save_calendars(store, a.id, provider.list_calendars())
-                finally:
-                    provider.close()
+                # linking.refresh asks nothing of a no-access account and marks a refused login
+                linking.refresh(store, config, a)
         cals = accounts_repo.calendars(store)
     rows = [{"id": c.id, "account": accs[c.account_id].name, "name": c.name, "kind": accs[c.account_id].kind,
              "mode": str(accs[c.account_id].mode), "writable": c.writable and accs[c.account_id].mode == AccessMode.READ_WRITE,

@@ -73,7 +73,7 @@ def _link(kind: str, name: str, mode: AccessMode, secret: dict, preset: str | No
 def index() -> str:
     store = get_store()
     now = datetime.now(timezone.utc)
-    overview = user_overview(store, g.user.id, now)
+    overview = user_overview(store, g.user.id, now, testing_client=get_config().google.testing_client)
     by_account: dict[int, list[Calendar]] = {}
     for cal in accounts.calendars(store, user_id=g.user.id):
         by_account.setdefault(cal.account_id, []).append(cal)

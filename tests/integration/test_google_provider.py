@@ -96,14 +96,21 @@ class TestGoogleContract(ProviderContract):
 
     @pytest.fixture
     def put_malformed(self, google_fake):
-        def put(calendar_id: str, secret: str) -> str:
-            return google_fake.put_event(calendar_id, {"summary": secret, "start": {"dateTime": "not a time"},
-                                                       "end": {"dateTime": "2026-03-09T10:00:00Z"}})["id"]
-        return put
+        return lambda calendar_id, secret: put_raw(google_fake, calendar_id, {
+            "summary": secret, "start": {"dateTime": "not a time"}, "end": {"dateTime": "2026-03-09T10:00:00Z"}})
 
     @pytest.fixture
     def invalid_cursor(self, make_provider):
         return f"{CURSOR_PREFIX}{make_provider(AccessMode.READ_WRITE)._fingerprint()}:stale-token"
+
+
+def put_raw(fake, calendar_id: str, body: dict) -> str:
+    """Store an event the fake's own checks would refuse: what a broken server might send."""
+    eid = uuid.uuid4().hex
+    with fake.state.lock:
+        cal = fake.state.calendars[calendar_id]
+        fake.state._stamp(cal, {"kind": "calendar#event", "id": eid, "status": "confirmed", "iCalUID": eid} | body)
+    return eid
 
 
 # ----------------------------------------------------------------------- Google's own ways
@@ -316,8 +323,8 @@ def test_update_of_an_event_the_user_deleted_is_not_found(make_provider, google_
 
 def test_unreadable_event_is_logged_without_its_text(make_provider, google_fake, cal, caplog):
     caplog.set_level(logging.DEBUG)
-    google_fake.put_event(cal, {"summary": "PRIVATE-TITLE", "start": {"date": "2026-03-10"},
-                                "end": {"dateTime": "2026-03-10T10:00:00Z"}})
+    put_raw(google_fake, cal, {"summary": "PRIVATE-TITLE", "start": {"date": "2026-03-10"},
+                               "end": {"dateTime": "2026-03-10T10:00:00Z"}})
     cs = make_provider(AccessMode.READ_WRITE).changes(cal, None, WINDOW)
     assert len(cs.skipped) == 1 and "PRIVATE-TITLE" not in caplog.text
 

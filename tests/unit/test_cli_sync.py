@@ -107,7 +107,8 @@ def test_deletion_guard_through_the_cli(cfg, capsys):
     (["rule", "remove", "99"], "no rule 99"),
     (["rule", "confirm-deletions", "99"], "no rule 99"),
     (["account", "add", "caldav", "--name", "x"], "needs --url and --username"),
-    (["account", "add", "google", "--name", "g"], "not supported by this version"),
+    (["account", "add", "google", "--name", "g"], "Settings > Google"),
+    (["account", "add", "microsoft", "--name", "m"], "not supported by this version"),
     (["account", "add", "local", "--name", "a"], "already exists"),
     (["account", "remove", "ghost"], "no account named 'ghost'"),
 ])

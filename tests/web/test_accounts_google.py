@@ -26,7 +26,7 @@ from daemon.store import settings as st
 from daemon.sync.options import RuleOptions
 from tests.fakes.google_api import GoogleFake
 from tests.google_helpers import google_config
-from webui import accounts_google, create_app
+from webui import create_app
 
 G = "https://www.googleapis.com/auth/"
 ANN = "ann@example.com"
@@ -39,8 +39,6 @@ def _restore_oauthlib_env(monkeypatch):
 
 def _app(config: Config, store) -> Flask:
     app = create_app(config, store, testing=True)
-    if "accounts_google" not in app.blueprints:  # until webui/__init__.py lists it
-        app.register_blueprint(accounts_google.bp)
     return app
 
 
