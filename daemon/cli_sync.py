@@ -110,8 +110,7 @@ def _add_google(args: argparse.Namespace, config: Config, mode: AccessMode) -> i
 
     Nothing is stored until Google's tokens have listed the calendars (linking.link_google).
     """
-    from daemon import access, linking, oauth_google
-    from daemon.oauth_loopback import LoopbackReceiver
+    from daemon import linking, oauth_google
 
     with _store(config) as store:
         owner = _owner(store, args.user)
@@ -124,30 +123,57 @@ def _add_google(args: argparse.Namespace, config: Config, mode: AccessMode) -> i
                                                 oauth_google.no_access_secret(args.email[0]))
             _print_added(account, cals)
             return 0
-        oauth_google.require_client(config, store)  # before a port is taken and instructions printed
-        with LoopbackReceiver(args.port) as receiver:
-            url, pending = oauth_google.start(config, store, mode, receiver.redirect_uri, client_type="installed")
-            port = receiver.port
-            wait = f"{args.timeout / 60:g} minutes" if args.timeout >= 60 else f"{args.timeout:g} seconds"
-            scopes = "\n".join(f"       - {access.SCOPE_MEANINGS.get(s, s)}" for s in pending.scopes)
-            print(f"Linking a Google account as {name!r} ({mode}) for {owner.username}.\n"
-                  f"homecal waits for Google's answer at {receiver.redirect_uri} on this machine "
-                  f"(for up to {wait}).\n\n"
-                  "1. If your browser runs on another computer (a server has none), open a tunnel from that\n"
-                  "   computer first, with the user and host name you reach this server with, and keep it open:\n"
-                  f"       ssh -L {port}:127.0.0.1:{port} {_tunnel_host()}\n"
-                  "2. Open this address in that browser, sign in to Google and allow access:\n"
-                  f"       {url}\n"
-                  f"   Google asks you to allow exactly this:\n{scopes}\n"
-                  "   Leave every box ticked: homecal refuses a link with less.\n"
-                  "3. The browser then says \"homecal received Google's answer\"; come back here.\n\n"
-                  "Waiting for Google...", flush=True)
-            params = receiver.wait(pending.state, args.timeout)
-        secret = oauth_google.finish(pending, params)
+        secret = _google_consent(config, store, mode, f"Linking a Google account as {name!r} ({mode}) for "
+                                 f"{owner.username}.", args.port, args.timeout)
         account, cals = linking.link_google(store, config, owner.id, name, mode, secret)
         email = accounts_repo.secret(store, account.id).get("email") or "an unknown address"
     print(f"Google linked {email}.")
     _print_added(account, cals)
+    return 0
+
+
+def _google_consent(config: Config, store, mode: AccessMode, heading: str, port: int, timeout: float) -> dict:
+    """Run Google's consent through a loopback redirect, printing the exact steps; the new secret."""
+    from daemon import access, oauth_google
+    from daemon.oauth_loopback import LoopbackReceiver
+
+    oauth_google.require_client(config, store)  # before a port is taken and instructions printed
+    with LoopbackReceiver(port) as receiver:
+        url, pending = oauth_google.start(config, store, mode, receiver.redirect_uri, client_type="installed")
+        port = receiver.port
+        wait = f"{timeout / 60:g} minutes" if timeout >= 60 else f"{timeout:g} seconds"
+        scopes = "\n".join(f"       - {access.SCOPE_MEANINGS.get(s, s)}" for s in pending.scopes)
+        print(f"{heading}\n"
+              f"homecal waits for Google's answer at {receiver.redirect_uri} on this machine "
+              f"(for up to {wait}).\n\n"
+              "1. If your browser runs on another computer (a server has none), open a tunnel from that\n"
+              "   computer first, with the user and host name you reach this server with, and keep it open:\n"
+              f"       ssh -L {port}:127.0.0.1:{port} {_tunnel_host()}\n"
+              "2. Open this address in that browser, sign in to Google and allow access:\n"
+              f"       {url}\n"
+              f"   Google asks you to allow exactly this:\n{scopes}\n"
+              "   Leave every box ticked: homecal refuses a link with less.\n"
+              "3. The browser then says \"homecal received Google's answer\"; come back here.\n\n"
+              "Waiting for Google...", flush=True)
+        params = receiver.wait(pending.state, timeout)
+    return oauth_google.finish(pending, params)
+
+
+def cmd_account_relink(args: argparse.Namespace, config: Config) -> int:
+    """Renew a Google account's permission headless (after "needs re-link"); rules and copies stay."""
+    from daemon import linking
+
+    with _store(config) as store:
+        account = accounts_repo.find(store, args.name)
+        if account.kind != "google":
+            raise UsageError(f"{account.name} is a {account.kind} account: re-link it in the web UI "
+                             "(Accounts), where its new password is tried before it is kept")
+        if account.mode == AccessMode.NO_ACCESS:
+            raise UsageError("a no-access Google account has no sign-in to renew")
+        secret = _google_consent(config, store, account.mode, f"Re-linking the Google account {account.name!r} "
+                                 f"({account.mode}).", args.port, args.timeout)
+        cals = linking.relink_google(store, config, account, secret)
+    print(f"Google account {account.name} re-linked; {len(cals)} calendar(s), rules and copies kept.")
     return 0
 
 
@@ -330,6 +356,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"google: how long to wait for the browser (default {DEFAULT_TIMEOUT})")
     p.add_argument("--user", metavar="NAME", help="owner (default: the admin)")
     p.set_defaults(func=cmd_account_add)
+    p = asub.add_parser("relink", help="renew a Google account's permission (after 'needs re-link')")
+    p.add_argument("name", help="account name or id")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="P",
+                   help=f"the loopback port Google's answer comes back to (default {DEFAULT_PORT})")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"how long to wait for the browser (default {DEFAULT_TIMEOUT})")
+    p.set_defaults(func=cmd_account_relink)
     p = asub.add_parser("list", help="list accounts and their health")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_account_list)

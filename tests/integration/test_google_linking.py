@@ -287,3 +287,52 @@ def test_a_used_or_foreign_code_is_refused_in_plain_words(config, store, fake) -
     with pytest.raises(oauth_google.OAuthFailed, match="client id and secret") as err:
         oauth_google.finish(pending, browser_at_google(url))
     assert "wrong" not in str(err.value)
+
+
+def test_headless_relink_renews_the_permission_and_keeps_the_account(cfg, fake) -> None:
+    from tests.google_helpers import link_google
+
+    config, store = _open(cfg)
+    try:
+        admin = users.all_users(store)[0]
+        account = link_google(store, config, fake, admin.id, ANN, name="work")
+        old = accounts.secret(store, account.id)
+        cal_ids = [c.id for c in accounts.calendars(store, account.id)]
+        fake.revoke(ANN)
+        accounts.record_failure(store, account.id, "refused", status="needs-relink")
+    finally:
+        store.close()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "daemon", "--config", cfg, "account", "relink", "work",
+                             "--port", str(port), "--timeout", "60"],
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        printed = ""
+        while "Waiting for Google" not in printed:
+            line = proc.stdout.readline()
+            assert line, f"homecal exited early: {proc.stderr.read()}"
+            printed += line
+        assert "Re-linking the Google account 'work'" in printed and f"ssh -L {port}:127.0.0.1:{port}" in printed
+        [url] = URL_LINE.findall(printed)
+        assert requests.get(browser_at_google(url), timeout=10).status_code == 200
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "re-linked" in out and "rules and copies kept" in out
+    config, store = _open(cfg)
+    try:
+        account = accounts.get(store, account.id)
+        new = accounts.secret(store, account.id)
+        assert account.status == "ok" and new["refresh_token"] != old["refresh_token"]
+        assert [c.id for c in accounts.calendars(store, account.id)] == cal_ids
+    finally:
+        store.close()
+
+
+def test_relink_of_a_caldav_account_points_to_the_web_ui(cfg, capsys) -> None:
+    assert main(["--config", cfg, "account", "add", "local", "--name", "home"]) == 0
+    assert main(["--config", cfg, "account", "relink", "home"]) == 2
+    assert "re-link it in the web UI" in capsys.readouterr().err
