@@ -76,20 +76,28 @@ def browser_at_google(url: str) -> str:
     return answer.headers["Location"]
 
 
+def headless(cfg: str, *args: str) -> tuple[subprocess.Popen, str]:
+    """`homecal ARGS` as its own process, read up to "Waiting for Google..."; (process, printed)."""
+    proc = subprocess.Popen([sys.executable, "-m", "daemon", "--config", cfg, *args],
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    printed = ""
+    while "Waiting for Google" not in printed:
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"homecal exited early: {proc.communicate()[1]}")
+        printed += line
+    return proc, printed
+
+
 # ------------------------------------------------------------------------------ headless CLI
 
 
 def test_headless_linking_prints_the_tunnel_and_url_then_stores_the_account(cfg, fake) -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "daemon", "--config", cfg, "account", "add", "google",
-                             "--name", "work", "--port", str(port), "--timeout", "60"],
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, printed = headless(cfg, "account", "add", "google", "--name", "work", "--port", str(port),
+                             "--timeout", "60")
     try:
-        printed = ""
-        while "Waiting for Google" not in printed:
-            line = proc.stdout.readline()
-            assert line, f"homecal exited early: {proc.stderr.read()}"
-            printed += line
         assert re.search(rf"^\s+ssh -L {port}:127\.0\.0\.1:{port} \S+@\S+$", printed, re.M), printed
         assert "View and edit events on all your calendars" in printed
         [url] = URL_LINE.findall(printed)
@@ -303,15 +311,8 @@ def test_headless_relink_renews_the_permission_and_keeps_the_account(cfg, fake) 
     finally:
         store.close()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "daemon", "--config", cfg, "account", "relink", "work",
-                             "--port", str(port), "--timeout", "60"],
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, printed = headless(cfg, "account", "relink", "work", "--port", str(port), "--timeout", "60")
     try:
-        printed = ""
-        while "Waiting for Google" not in printed:
-            line = proc.stdout.readline()
-            assert line, f"homecal exited early: {proc.stderr.read()}"
-            printed += line
         assert "Re-linking the Google account 'work'" in printed and f"ssh -L {port}:127.0.0.1:{port}" in printed
         [url] = URL_LINE.findall(printed)
         assert requests.get(browser_at_google(url), timeout=10).status_code == 200
