@@ -72,3 +72,15 @@ def instances(fake, email: str, calendar_id: str, master_id: str) -> list[dict]:
     api = build("calendar", "v3", http=http, client_options={"api_endpoint": fake.url}, static_discovery=True,
                 cache_discovery=False)
     return api.events().instances(calendarId=calendar_id, eventId=master_id, maxResults=2500).execute()["items"]
+
+
+def stored_secret(linked: datetime, *, email: str = "ann@example.com", **extra: object) -> dict:
+    """A read-write Google account's sealed secret as linking stores it, linked at `linked`.
+
+    The token values are markers, so tests can show they never reach a page, a log or a mail.
+    """
+    stamp = linked.isoformat().replace("+00:00", "Z")
+    return {"email": email, "token": "ya29.ACCESS-MARKER", "refresh_token": "1//REFRESH-MARKER",
+            "expiry": None, "scopes": list(access.scopes("google", AccessMode.READ_WRITE)),
+            "client_id": "x.apps.googleusercontent.com", "client_secret": "CLIENT-SECRET-MARKER",
+            "linked_at": stamp, "refreshed_at": stamp} | extra

@@ -20,6 +20,7 @@ from daemon.booking import outbox_job
 from daemon.config import Config, with_overrides
 from daemon.models import AccessMode
 from daemon.store import Store, accounts, outbox, users
+from tests.google_helpers import stored_secret
 from tests.servers import SmtpSink
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -28,13 +29,7 @@ REFUSED = "Google refused the stored permission (token expired or revoked): inva
 
 
 def google_secret(linked: datetime, **extra: object) -> dict:
-    stamp = linked.isoformat().replace("+00:00", "Z")
-    return {"email": "ann@gmail.example", "token": "ya29.ACCESS-MARKER", "refresh_token": "1//REFRESH-MARKER",
-            "expiry": None, "scopes": ["https://www.googleapis.com/auth/calendar.events",
-                                       "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
-                                       "openid", "email"],
-            "client_id": "x.apps.googleusercontent.com", "client_secret": "CLIENT-SECRET-MARKER",
-            "linked_at": stamp, "refreshed_at": stamp} | extra
+    return stored_secret(linked, email="ann@gmail.example", **extra)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def test_token_bucket_keeps_every_minute_below_googles_600_calls():
     worst = 0
     j = 0
     total = 0
-    for i, (t, n) in enumerate(stamps):
+    for t, n in stamps:
         total += n
         while stamps[j][0] <= t - 60:
             total -= stamps[j][1]

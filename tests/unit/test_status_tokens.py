@@ -11,18 +11,13 @@ from daemon.config import with_overrides
 from daemon.health import account_lines, doctor, status
 from daemon.models import AccessMode
 from daemon.store import accounts, users
+from tests.google_helpers import stored_secret
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def google_secret(linked: datetime) -> dict:
-    stamp = linked.isoformat().replace("+00:00", "Z")
-    return {"email": "ann@example.com", "token": "ya29.ACCESS-MARKER", "refresh_token": "1//REFRESH-MARKER",
-            "expiry": None, "scopes": ["https://www.googleapis.com/auth/calendar.events",
-                                       "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
-                                       "openid", "email"],
-            "client_id": "x.apps.googleusercontent.com", "client_secret": "CLIENT-SECRET-MARKER",
-            "linked_at": stamp, "refreshed_at": stamp}
+    return stored_secret(linked)
 
 
 def _setup(store) -> dict[str, int]:

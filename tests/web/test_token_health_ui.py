@@ -14,6 +14,7 @@ import pytest
 from daemon.config import Config, with_overrides
 from daemon.models import AccessMode
 from daemon.store import accounts, users
+from tests.google_helpers import stored_secret
 
 RELINK_TEXT = ("Needs re-link: Google refused the stored permission (token expired or revoked). "
                "Nothing was deleted; syncing of this account is paused.")
@@ -31,13 +32,7 @@ def logged_in(admin, auth) -> users.User:
 
 
 def google_secret(linked: datetime) -> dict:
-    stamp = linked.isoformat().replace("+00:00", "Z")
-    return {"email": "ann@example.com", "token": "ya29.ACCESS-MARKER", "refresh_token": "1//REFRESH-MARKER",
-            "expiry": None, "scopes": ["https://www.googleapis.com/auth/calendar.events",
-                                       "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
-                                       "openid", "email"],
-            "client_id": "x.apps.googleusercontent.com", "client_secret": "", "linked_at": stamp,
-            "refreshed_at": stamp}
+    return stored_secret(linked, client_secret="")
 
 
 def add_google(store, user_id: int, name: str, age: timedelta) -> int:
