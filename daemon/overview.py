@@ -60,8 +60,11 @@ def when(iso: str | None, now: datetime, tz: tzinfo) -> When | None:
 _PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"paused: the plan would delete (\d+) events"),
      lambda m: f"Paused: this rule would delete {m[1]} events. Check the list and confirm if that is right."),
+    (re.compile(r"Google refused"),
+     lambda m: "Google refused homecal's stored permission: re-link the account and allow access again."),
     (re.compile(r"login refused|refused access|needs re-linking"),
-     lambda m: "The server refused the login: re-link the account with its current password."),
+     lambda m: "The account's login was refused: re-link it (with its current password, or for Google by "
+               "allowing access again)."),
     (re.compile(r"slow down"), lambda m: "The server asked homecal to slow down; it will try again later."),
     (re.compile(r"backing off after errors"), lambda m: "The account failed recently; homecal will try again later."),
     (re.compile(r"cannot reach|cannot fetch"),
