@@ -63,8 +63,8 @@ _PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"Google refused"),
      lambda m: "Google refused homecal's stored permission: re-link the account and allow access again."),
     (re.compile(r"login refused|refused access|needs re-linking"),
-     lambda m: "The account's login was refused: re-link it (with its current password, or for Google by "
-               "allowing access again)."),
+     lambda m: "The server refused the login: re-link the account with its current password "
+               "(a Google account: allow access again)."),
     (re.compile(r"slow down"), lambda m: "The server asked homecal to slow down; it will try again later."),
     (re.compile(r"backing off after errors"), lambda m: "The account failed recently; homecal will try again later."),
     (re.compile(r"cannot reach|cannot fetch"),
