@@ -152,13 +152,16 @@ class Draft:
     organizer: tuple[str, str] | None = None  # (name, email)
     attendees: tuple[tuple[str, str], ...] = ()
     sequence: int = 0
+    # Bookings only: a video conference the provider should attach ("google_meet" or
+    # "teams"); None for everything else. Clones and busy blocks never ask for one.
+    conference: Literal["google_meet", "teams"] | None = None
 
     def content_hash(self) -> str:
         """A normalized hash: equal drafts hash equal whatever zone their times are written in."""
         d = asdict(self)
         # Left out while unset, so the hashes of clones written before these fields existed
         # stay the same (a changed hash rewrites every copy once).
-        for k in ("organizer", "attendees", "sequence"):
+        for k in ("organizer", "attendees", "sequence", "conference"):
             if not d[k]:
                 del d[k]
         for k in ("start", "end"):
@@ -176,6 +179,8 @@ class EventRef:
     calendar_id: str
     id: str  # CalDAV href, Google event id, Graph id, local id
     etag: str | None = None
+    # the conference (video call) link the provider returned with the event, if any
+    join_url: str | None = None
 
 
 def to_utc(value: datetime | date, tz: tzinfo) -> datetime:

@@ -327,17 +327,24 @@ class GoogleProvider(Provider):
         # a booking invites its visitor through Google; a copy must never mail anyone
         return "all" if draft.kind == "booking" else "none"
 
+    @staticmethod
+    def _conference(draft: Draft) -> dict[str, int]:
+        # Only with version 1 does Google read (and keep) conferenceData; asked for only when
+        # the draft wants a conference, so every other write stays exactly as it was.
+        return {"conferenceDataVersion": 1} if draft.kind == "booking" and draft.conference == "google_meet" else {}
+
     def create(self, calendar_id: str, draft: Draft, key: str) -> EventRef:
         self._writable()
         eid = ge.event_id(key)
         body = ge.body_for(draft, key, self.tz) | {"id": eid}
         try:
             ev = self.caller.execute(self.api.events().insert(calendarId=calendar_id, body=body,
-                                                              sendUpdates=self._send_updates(draft)),
+                                                              sendUpdates=self._send_updates(draft),
+                                                              **self._conference(draft)),
                                      "creating an event")
         except gh.Conflict:
             ev = self._overwrite(calendar_id, eid, draft, key)
-        return EventRef(calendar_id, ev["id"], ev.get("etag"))
+        return EventRef(calendar_id, ev["id"], ev.get("etag"), join_url=ge.join_url(ev))
 
     def _overwrite(self, calendar_id: str, eid: str, draft: Draft, key: str) -> dict:
         """The id exists (a retried create, or an id Google keeps after a delete): make it `draft`."""
@@ -345,7 +352,8 @@ class GoogleProvider(Provider):
         body = ge.body_for(draft, key, self.tz) | {"status": "confirmed"}
         try:
             return self.caller.execute(self.api.events().patch(calendarId=calendar_id, eventId=eid, body=body,
-                                                               sendUpdates=self._send_updates(draft)),
+                                                               sendUpdates=self._send_updates(draft),
+                                                               **self._conference(draft)),
                                        "overwriting an event")
         except gh.Forbidden as err:
             raise ProviderError(f"Google keeps this event's id reserved and refused to restore it ({err.reason})") \
@@ -377,8 +385,11 @@ class GoogleProvider(Provider):
     def update(self, ref: EventRef, draft: Draft, key: str) -> EventRef:
         self._writable()
         body = ge.body_for(draft, key, self.tz)
+        # A moved booking keeps its conference: the patch leaves conferenceData unmentioned
+        # (with version 1 Google keeps what the event has) rather than asking for a new one.
+        body.pop("conferenceData", None)
         request = self.api.events().patch(calendarId=ref.calendar_id, eventId=ref.id, body=body,
-                                          sendUpdates=self._send_updates(draft))
+                                          sendUpdates=self._send_updates(draft), **self._conference(draft))
         try:
             ev = self.caller.execute(request, "updating an event", headers={"If-Match": ref.etag} if ref.etag else None)
         except (gh.Gone, gh.Forbidden):
@@ -386,7 +397,7 @@ class GoogleProvider(Provider):
             raise NotFound("the event was deleted at Google") from None
         if ev.get("status") == "cancelled":
             raise NotFound("the event was deleted at Google")
-        return EventRef(ref.calendar_id, ev["id"], ev.get("etag"))
+        return EventRef(ref.calendar_id, ev["id"], ev.get("etag"), join_url=ge.join_url(ev))
 
     def delete(self, ref: EventRef) -> None:
         self._writable()

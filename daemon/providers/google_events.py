@@ -189,7 +189,8 @@ def body_for(draft: Draft, key: str, tz: tzinfo) -> dict:
 
     Clones and busy blocks carry homecal's marker, no attendees and no reminders (a copy must
     not ring a second time). A booking is a meeting: no marker, the visitor as attendee, so
-    Google invites them (the caller sends it with sendUpdates=all).
+    Google invites them (the caller sends it with sendUpdates=all); a Google Meet booking
+    also asks for a conference (the caller adds conferenceDataVersion=1).
     """
     body: dict = {
         "summary": draft.summary,
@@ -204,8 +205,42 @@ def body_for(draft: Draft, key: str, tz: tzinfo) -> dict:
     if draft.kind == "booking":
         body["attendees"] = [{"email": email, "displayName": name} for name, email in draft.attendees]
         body["sequence"] = draft.sequence
+        if draft.conference == "google_meet":
+            body["conferenceData"] = meet_request(key)
     else:
         body["attendees"] = []
         body["reminders"] = {"useDefault": False, "overrides": []}
         body["extendedProperties"] = {"private": {KEY_PROP: key, VERSION_PROP: "1", KIND_PROP: draft.kind}}
     return body
+
+
+# ------------------------------------------------------------------------------- conferences
+
+def meet_request(key: str) -> dict:
+    """conferenceData asking Google for a Meet conference (sent with conferenceDataVersion=1).
+
+    The requestId derives from the idempotency key: a retried create repeats the same
+    request, which Google ignores instead of making a second conference.
+    """
+    request_id = hashlib.sha256(f"meet:{key}".encode()).hexdigest()[:32]
+    return {"createRequest": {"requestId": request_id, "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
+
+
+def join_url(event: dict) -> str | None:
+    """The link to join an event's conference: `hangoutLink`, else the video entry point.
+
+    None when the event has no conference, or Google has not finished making it (a
+    createRequest whose status is still "pending" carries no entry points yet).
+    """
+    link = event.get("hangoutLink")
+    if isinstance(link, str) and link.startswith("https://"):
+        return link
+    data = event.get("conferenceData")
+    entries = data.get("entryPoints") if isinstance(data, dict) else None
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict) or entry.get("entryPointType") != "video":
+            continue
+        uri = entry.get("uri")
+        if isinstance(uri, str) and uri.startswith("https://"):
+            return uri
+    return None
