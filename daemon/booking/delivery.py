@@ -9,6 +9,8 @@
   calendar homecal keeps (the chosen local calendar, else the host's "Bookings" calendar),
   and an iMIP REQUEST (CANCEL when cancelled) is mailed to the visitor and to the host,
   ORGANIZER the configured sender.
+A link offering Google Meet asks a Google target for a conference; the link Google returns
+is kept (sealed) with the booking and shown in its mails and pages.
 Every mail goes through the durable outbox in the same transaction as the booking's state.
 """
 
@@ -37,6 +39,11 @@ BOOKINGS_CALENDAR_NAME = "Bookings"
 #: providers whose servers send invitations for events with attendees (RFC 6638 and the APIs)
 SCHEDULING_KINDS = ("caldav", "google", "microsoft")
 FALLBACK_SENDER = "homecal@localhost"
+#: the video conferences a link may offer, as people read them
+CONFERENCE_NAMES = {"google_meet": "Google Meet", "teams": "Microsoft Teams"}
+#: what the visitor reads when the provider made no conference link (failed, or not supported)
+NO_VIDEO_LINK = "The host will send the video link."
+NO_VIDEO_LINK_HOST = "no link was made; please send the visitor one."
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,16 @@ def _gate(config: Config, store: Store, target: Target, tz: tzinfo) -> Gate:
     return Gate(store, make_provider(store, config, target.account, tz), target.account, target.calendar)
 
 
+def conference_for(row: BookingRow, target: Target) -> str | None:
+    """The conference the booking's event asks its provider for: Google Meet when the link
+    offered it and the booking is an event in a Google calendar. Teams is not asked for yet
+    (issue #7); such a booking says the host will send the video link."""
+    if row.details.get("conference") == "google_meet" and target.delivery == "event" \
+            and target.account.kind == "google":
+        return "google_meet"
+    return None
+
+
 def _draft(row: BookingRow, target: Target, host_name: str, host_email: str | None, tz: tzinfo) -> Draft:
     d = row.details
     lines = [f"Booked by {d['name']} <{d['email']}> through homecal."]
@@ -94,7 +111,8 @@ def _draft(row: BookingRow, target: Target, host_name: str, host_email: str | No
                  end=row.end.astimezone(tz), description="\n".join(lines), location=d.get("location") or None,
                  private=True, sequence=row.sequence if with_people else 0,
                  organizer=(host_name, host_email) if with_people else None,
-                 attendees=((d["name"], d["email"]),) if with_people else ())
+                 attendees=((d["name"], d["email"]),) if with_people else (),
+                 conference=conference_for(row, target))  # type: ignore[arg-type]
 
 
 def booking_key(row: BookingRow) -> str:
@@ -184,7 +202,11 @@ def queue_mails(config: Config, store: Store, row: BookingRow, delivery: str, ev
     frm = sender(config, store)
     link = manage_url(config, store, d["token"])
     vtz = _visitor_zone(row, host_tz)
-    where = f"\nWhere: {d['location']}" if d.get("location") else ""
+    where = host_where = f"\nWhere: {d['location']}" if d.get("location") else ""
+    if event != "cancelled" and d.get("conference") in CONFERENCE_NAMES:
+        video = f"\nVideo call ({CONFERENCE_NAMES[d['conference']]}): "
+        where += video + (d.get("join_url") or NO_VIDEO_LINK)
+        host_where += video + (d.get("join_url") or NO_VIDEO_LINK_HOST)
     verb = {"booked": "is booked", "moved": "has moved", "cancelled": "is cancelled"}[event]
     visitor_text = (f"Hello {d['name']},\n\n{d['title']} with {d['host']} {verb}.\n\n"
                     f"When: {_when(row, vtz)}{where}\n")
@@ -198,7 +220,7 @@ def queue_mails(config: Config, store: Store, row: BookingRow, delivery: str, ev
     host_email = users.email(store, row.user_id)
     answers = "".join(f"\n{q}: {a}" for q, a in d.get("answer_lines", []))
     host_text = (f"{d['title']} with {d['name']} <{d['email']}> {verb}.\n\n"
-                 f"When: {_when(row, host_tz)}{where}{answers}\n")
+                 f"When: {_when(row, host_tz)}{host_where}{answers}\n")
     kind = {"booked": "invite", "moved": "update", "cancelled": "cancel"}[event]
     if delivery == "event":
         # The provider invites the visitor; this mail only carries the management links.
@@ -229,7 +251,8 @@ def ics(row: BookingRow, host_tz: tzinfo, organizer: str) -> str:
     invite = invites.Invite(
         uid=row.uid, sequence=row.sequence, start=row.start.astimezone(host_tz), end=row.end.astimezone(host_tz),
         tzid=getattr(host_tz, "key", "UTC"), summary=f"{d['title']} with {d['host']}", organizer_email=organizer,
-        organizer_name=d["host"], attendees=((d["name"], d["email"]),), location=d.get("location") or "",
+        organizer_name=d["host"], attendees=((d["name"], d["email"]),),
+        location=d.get("location") or d.get("join_url") or "",
         status="CANCELLED" if row.status == "cancelled" else "CONFIRMED")
     return invites.itip(invite, "PUBLISH")
 

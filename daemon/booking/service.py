@@ -94,10 +94,17 @@ class Booking:
     created_at: str
     cancelled_at: str | None
     cancelled_by: str | None  # visitor | host
+    conference: str = ""  # the video call the link offered: "google_meet", "teams" or ""
+    join_url: str = ""  # its link, when the provider made one ("" otherwise: the host sends it)
 
     @property
     def duration(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
+
+    @property
+    def conference_name(self) -> str:
+        """"Google Meet" or "Microsoft Teams"; "" when the link offered no conference."""
+        return delivery.CONFERENCE_NAMES.get(self.conference, "")
 
 
 @dataclass(frozen=True)
@@ -233,11 +240,15 @@ def _location(link: BookingLink) -> str:
 
 def _details(store: Store, link: BookingLink, visitor: Visitor, token: str) -> dict:
     questions = {q.id: q.label for q in link.settings.questions}
-    return {"name": visitor.name, "email": visitor.email, "timezone": visitor.timezone,
-            "answers": visitor.answers,
-            "answer_lines": [[questions[k], v] for k, v in visitor.answers.items() if k in questions],
-            "title": link.settings.title, "host": users.get(store, link.user_id).username,
-            "location": _location(link), "message": link.settings.confirmation_message, "token": token}
+    details = {"name": visitor.name, "email": visitor.email, "timezone": visitor.timezone,
+               "answers": visitor.answers,
+               "answer_lines": [[questions[k], v] for k, v in visitor.answers.items() if k in questions],
+               "title": link.settings.title, "host": users.get(store, link.user_id).username,
+               "location": _location(link), "message": link.settings.confirmation_message, "token": token}
+    if link.settings.location.kind in delivery.CONFERENCE_NAMES:
+        # what the visitor was promised; the delivery decides whether a provider can make it
+        details["conference"] = link.settings.location.kind
+    return details
 
 
 def book(config: Config, store: Store, link: BookingLink, *, duration: int, start: datetime, visitor: Visitor,
@@ -280,6 +291,8 @@ def book(config: Config, store: Store, link: BookingLink, *, duration: int, star
     with store.atomic():
         bookings.set_delivery(store, booking_id, delivery=target.delivery, target_calendar_id=target.calendar.id,
                               target_id=ref.id, target_etag=ref.etag)
+        if ref.join_url:
+            bookings.merge_details(store, booking_id, {"join_url": ref.join_url})
         delivery.queue_mails(config, store, bookings.get(store, booking_id), target.delivery, "booked", tz)
     log.info("booking %s taken through link %s (%s)", booking_id, link.id, target.delivery)
     _after_write(config, store, link.user_id, target.calendar.id)
@@ -342,9 +355,21 @@ def reschedule(config: Config, store: Store, token: str, *, start: datetime, now
         if ref is not None:
             bookings.set_delivery(store, row.id, delivery=row.delivery or target.delivery,
                                   target_calendar_id=target.calendar.id, target_id=ref.id, target_etag=ref.etag)
+            join_url = _join_url_after_move(row, target.calendar.id, ref.join_url)
+            if join_url != row.details.get("join_url"):
+                bookings.merge_details(store, row.id, {"join_url": join_url})
+        moved = bookings.get(store, row.id)
         delivery.queue_mails(config, store, moved, row.delivery or target.delivery, "moved", tz)
     _after_write(config, store, link.user_id, target.calendar.id)
     return _booking(bookings.get(store, row.id))
+
+
+def _join_url_after_move(row: BookingRow, calendar_id: int, returned: str | None) -> str | None:
+    """The video link after a move: an updated event keeps its conference (and its link,
+    even if the answer left it out); an event written anew elsewhere has only what it got."""
+    if calendar_id == row.target_calendar_id:
+        return returned or row.details.get("join_url")
+    return returned
 
 
 def _cancel(config: Config, store: Store, row: BookingRow, by: str) -> Booking:
@@ -380,7 +405,8 @@ def _booking(row: BookingRow) -> Booking:
         start=row.start, end=row.end, delivery=row.delivery or "invite", target_calendar_id=row.target_calendar_id,
         title=d.get("title", ""), location=d.get("location", ""),
         visitor=Visitor(d.get("name", ""), d.get("email", ""), d.get("timezone", "UTC"), dict(d.get("answers", {}))),
-        created_at=row.created_at, cancelled_at=row.cancelled_at, cancelled_by=row.cancelled_by)
+        created_at=row.created_at, cancelled_at=row.cancelled_at, cancelled_by=row.cancelled_by,
+        conference=d.get("conference") or "", join_url=d.get("join_url") or "")
 
 
 def booking_by_token(store: Store, token: str) -> Booking | None:

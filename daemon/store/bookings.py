@@ -1,8 +1,9 @@
 """Bookings: taking a slot (the one place double booking is prevented), reading, moving, cancelling.
 
 Times, status and provenance are plain columns; who booked (name, e-mail, answers, zone, the
-location given to them, the management token for their mails) is sealed in
-`details_sealed`. The token of the reschedule and cancel links is looked up by SHA-256.
+location given to them and the video link of a conference the provider made, the management
+token for their mails) is sealed in `details_sealed`. The token of the reschedule and cancel
+links is looked up by SHA-256.
 """
 
 from __future__ import annotations
@@ -142,6 +143,19 @@ def set_delivery(store: Store, booking_id: int, *, delivery: str, target_calenda
     with store.atomic() as db:
         db["bookings"].update(booking_id, {"delivery": delivery, "target_calendar_id": target_calendar_id,
                                            "target_id": target_id, "target_etag": target_etag})
+
+
+def merge_details(store: Store, booking_id: int, changes: dict) -> None:
+    """Add or replace keys of a booking's sealed details (e.g. the video link the provider
+    returned once its event was written); sealed again as a whole, inside one transaction."""
+    with store.atomic() as db:
+        row = db.execute("SELECT details_sealed FROM bookings WHERE id = ?", [booking_id]).fetchone()
+        if row is None:
+            raise NotFound(f"booking {booking_id} does not exist")
+        details = json.loads(store.unseal("bookings", "details_sealed", booking_id, row[0]) or "{}")
+        details.update(changes)
+        db.execute("UPDATE bookings SET details_sealed = ? WHERE id = ?",
+                   [store.seal("bookings", "details_sealed", booking_id, json.dumps(details)), booking_id])
 
 
 def get(store: Store, booking_id: int, user_id: int | None = None) -> BookingRow:
