@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import re
 import secrets
 import threading
@@ -235,12 +236,15 @@ class State:
         if body.get("recurringEventId"):  # exceptions put by a test keep their series link
             event["recurringEventId"] = body["recurringEventId"]
             event["originalStartTime"] = copy.deepcopy(body.get("originalStartTime") or body.get("start"))
+        if not conference:
+            event.pop("conferenceData", None)  # version 0: the client's conference data is ignored
         self._conference(event, conference)
         validate_times(event, cal.time_zone)
         return copy.deepcopy(self._stamp(cal, event))
 
     def patch(self, cal: Calendar, event_id: str, body: dict, if_match: str | None, conference: bool) -> dict:
         event = self._writable(cal, event_id, if_match, undelete=body.get("status") == "confirmed")
+        kept = copy.deepcopy(event.get("conferenceData"))
         for key, value in body.items():
             if key in READ_ONLY:
                 continue
@@ -258,7 +262,7 @@ class State:
                 event.pop(key, None)
             else:
                 event[key] = copy.deepcopy(value)
-        return self._finish_write(cal, event, conference)
+        return self._finish_write(cal, event, conference, kept)
 
     def update(self, cal: Calendar, event_id: str, body: dict, if_match: str | None, conference: bool) -> dict:
         old = self._writable(cal, event_id, if_match, undelete=False)
@@ -269,7 +273,7 @@ class State:
         for key, value in body.items():
             if key not in READ_ONLY and value is not None:
                 event[key] = copy.deepcopy(value)
-        return self._finish_write(cal, event, conference)
+        return self._finish_write(cal, event, conference, copy.deepcopy(old.get("conferenceData")))
 
     def delete(self, cal: Calendar, event_id: str, if_match: str | None = None) -> None:
         event, stored = self.lookup(cal, event_id)
@@ -308,7 +312,13 @@ class State:
         check_etag(event, if_match)
         return copy.deepcopy(event)
 
-    def _finish_write(self, cal: Calendar, event: dict, conference: bool) -> dict:
+    def _finish_write(self, cal: Calendar, event: dict, conference: bool, kept: dict | None = None) -> dict:
+        if not conference:
+            # conferenceDataVersion=0: the client knows nothing of conferences, so Google ignores
+            # what it sent and keeps the event's own
+            event.pop("conferenceData", None)
+            if kept:
+                event["conferenceData"] = kept
         self._conference(event, conference)
         validate_times(event, cal.time_zone)
         self._stamp(cal, event)
@@ -329,17 +339,18 @@ class State:
     def _conference(event: dict, conference: bool) -> None:
         """conferenceDataVersion=1 with a createRequest makes a Meet link; otherwise Google drops it."""
         data = event.get("conferenceData")
-        if not data:
-            return
-        if not conference:
-            event.pop("conferenceData", None)
+        if not data or not conference:
             return
         if "createRequest" in data and "entryPoints" not in data:
-            uri = "https://meet.google.com/abc-defg-hij"
+            # one conference per request id, each with its own code (like Google's xxx-yyyy-zzz)
+            digest = hashlib.sha256(str(data["createRequest"].get("requestId")).encode()).hexdigest()
+            letters = "".join(chr(ord("a") + int(c, 16) % 26) for c in digest[:10])
+            code = f"{letters[:3]}-{letters[3:7]}-{letters[7:10]}"
+            uri = f"https://meet.google.com/{code}"
             data["createRequest"]["status"] = {"statusCode": "success"}
-            data["entryPoints"] = [{"entryPointType": "video", "uri": uri, "label": "meet.google.com/abc-defg-hij"}]
+            data["entryPoints"] = [{"entryPointType": "video", "uri": uri, "label": f"meet.google.com/{code}"}]
             data["conferenceSolution"] = {"key": {"type": "hangoutsMeet"}, "name": "Google Meet"}
-            data["conferenceId"] = "abc-defg-hij"
+            data["conferenceId"] = code
             event["hangoutLink"] = uri
 
 

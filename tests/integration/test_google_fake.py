@@ -586,3 +586,16 @@ def test_token_endpoint_faults_and_revocation(fake):
     assert revoked.status_code == 400 and revoked.json() == {
         "error": "invalid_grant", "error_description": "Token has been expired or revoked."}
     assert fake.token_requests == 3
+
+
+def test_a_write_without_conference_version_keeps_the_conference(fake):
+    svc, _ = client(fake)
+    req = {"conferenceData": {"createRequest": {"requestId": "r2", "conferenceSolutionKey": {"type": "hangoutsMeet"}}}}
+    made = svc.events().insert(calendarId=ANN, conferenceDataVersion=1,
+                               body=timed("2026-12-02", "09:00", "10:00", **req)).execute()
+    other = svc.events().insert(calendarId=ANN, conferenceDataVersion=1,
+                                body=timed("2026-12-03", "09:00", "10:00", **{"conferenceData": {"createRequest": {
+                                    "requestId": "r3", "conferenceSolutionKey": {"type": "hangoutsMeet"}}}})).execute()
+    assert made["hangoutLink"] != other["hangoutLink"]  # each conference its own link
+    moved = svc.events().patch(calendarId=ANN, eventId=made["id"], body={"summary": "moved"}).execute()
+    assert moved["conferenceData"] == made["conferenceData"] and moved["hangoutLink"] == made["hangoutLink"]
