@@ -183,7 +183,8 @@ def _location_label(link: BookingLink) -> str:
     loc = link.settings.location
     return {"address": f"In person: {loc.value}", "phone": "Phone call", "video": "Video call",
             "jitsi": "Video call (Jitsi); the link comes with your confirmation",
-            "google_meet": "Video call (Google Meet)", "teams": "Video call (Microsoft Teams)"}.get(loc.kind, "")
+            "google_meet": "Video call (Google Meet); the link comes with your confirmation",
+            "teams": "Video call (Microsoft Teams)"}.get(loc.kind, "")
 
 
 def _offered(link: BookingLink, duration: int, start: datetime, *, exclude_booking: int | None = None) -> bool:
