@@ -47,6 +47,11 @@ def config(data_dir) -> Config:
 def store(config) -> Store:
     s = open_store(config, env={}, create=True)
     yield s
+    # A booking's mail kick runs in a background thread on this store; closing its connection
+    # under a running statement would crash the process (the daemon waits the same way).
+    from daemon.booking.outbox_job import wait_idle
+
+    assert wait_idle(30), "a kicked outbox delivery did not finish"
     s.close()
 
 
