@@ -143,7 +143,8 @@ def delete_event(config: Config, store: Store, row: BookingRow, tz: tzinfo) -> N
         account = accounts.get(store, cal.account_id)
         gate = Gate(store, make_provider(store, config, account, tz), account, cal)
         try:
-            gate.delete(EventRef(cal.remote_id, row.target_id, row.target_etag))
+            # a meeting: the provider tells the visitor it is cancelled (Google does)
+            gate.delete(EventRef(cal.remote_id, row.target_id, row.target_etag), notify=True)
         finally:
             gate.provider.close()
     except (HomecalError, OSError) as err:

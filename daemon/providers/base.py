@@ -113,8 +113,12 @@ class Provider(ABC):
         """
 
     @abstractmethod
-    def delete(self, ref: EventRef) -> None:
-        """Delete the event at `ref`. Already gone counts as success (idempotent)."""
+    def delete(self, ref: EventRef, *, notify: bool = False) -> None:
+        """Delete the event at `ref`. Already gone counts as success (idempotent).
+
+        `notify`: the event is a meeting (a booking) whose attendees the provider should tell
+        of the cancellation, where it sends invitations itself (Google). Copies never notify.
+        """
 
     def ref_for_key(self, calendar_id: str, key: str, window: Window) -> EventRef | None:
         """The event homecal wrote under `key` in `window`, if any (to finish a crashed write).

@@ -426,7 +426,7 @@ class CalDAVProvider(Provider):
             raise NotFound(f"{href} is gone")
         raise self._status_error(status, f"update of {href}", headers=headers, write=True)
 
-    def delete(self, ref: EventRef) -> None:
+    def delete(self, ref: EventRef, *, notify: bool = False) -> None:
         href = _norm(ref.id)
         self._guard(f"delete of {href}", lambda: self._delete(href), write=True)
 

@@ -399,11 +399,12 @@ class GoogleProvider(Provider):
             raise NotFound("the event was deleted at Google")
         return EventRef(ref.calendar_id, ev["id"], ev.get("etag"), join_url=ge.join_url(ev))
 
-    def delete(self, ref: EventRef) -> None:
+    def delete(self, ref: EventRef, *, notify: bool = False) -> None:
         self._writable()
         try:
             self.caller.execute(self.api.events().delete(calendarId=ref.calendar_id, eventId=ref.id,
-                                                         sendUpdates="none"), "deleting an event")
+                                                         sendUpdates="all" if notify else "none"),
+                                "deleting an event")
         except (gh.Gone, NotFound):
             return  # already deleted: success (idempotent)
 

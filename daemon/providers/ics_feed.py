@@ -193,7 +193,7 @@ class ICSFeedProvider(Provider):
     def update(self, ref: EventRef, draft: Draft, key: str) -> EventRef:
         raise AccessDenied("ICS feeds are read-only")
 
-    def delete(self, ref: EventRef) -> None:
+    def delete(self, ref: EventRef, *, notify: bool = False) -> None:
         raise AccessDenied("ICS feeds are read-only")
 
     def close(self) -> None:

@@ -121,7 +121,7 @@ class LocalProvider(Provider):
         return self.put_ics(ref.calendar_id, ref.id, ical.draft_to_ical(draft, ref.id, key, tz=self.tz),
                             if_match=ref.etag)
 
-    def delete(self, ref: EventRef) -> None:
+    def delete(self, ref: EventRef, *, notify: bool = False) -> None:
         cal_id = self._calendar_id(ref.calendar_id)
         with self.store.atomic() as db:
             seq = self._max_seq(cal_id) + 1

@@ -58,7 +58,7 @@ class Gate:
         self._check_partner(ref)
         return self.provider.update(ref, draft, key)
 
-    def delete(self, ref: EventRef) -> None:
+    def delete(self, ref: EventRef, *, notify: bool = False) -> None:
         self._check_writable()
         self._check_partner(ref)
-        self.provider.delete(ref)
+        self.provider.delete(ref, notify=notify)

@@ -215,3 +215,14 @@ def test_a_sync_copy_of_a_meet_booking_carries_no_conference(env):
     # the booking itself still has its Meet
     assert env.event(result.booking)["hangoutLink"] == result.booking.join_url
     assert result.booking.join_url.startswith(MEET)
+
+
+def test_cancelling_a_google_booking_lets_google_tell_the_visitor(env):
+    link = env.link()
+    result, _ = env.book(link)
+    env.fake.reset_counts()
+    assert service.cancel_by_token(env.config, env.store, result.token).status == "cancelled"
+    [delete] = [r for r in env.fake.requests if r.method == "DELETE"]
+    assert delete.query.get("sendUpdates") == "all"  # a meeting's cancellation reaches its attendee
+    target = env.store.db.execute("SELECT target_id FROM bookings WHERE id = ?", [result.booking.id]).fetchone()[0]
+    assert env.fake.event(ANN, target)["status"] == "cancelled"
