@@ -5,6 +5,7 @@ timeout, and re-linking, which replaces the tokens of the same account and makes
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -76,18 +77,22 @@ def browser_at_google(url: str) -> str:
     return answer.headers["Location"]
 
 
-def headless(cfg: str, *args: str) -> tuple[subprocess.Popen, str]:
-    """`homecal ARGS` as its own process, read up to "Waiting for Google..."; (process, printed)."""
+@contextlib.contextmanager
+def headless(cfg: str, *args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`homecal ARGS` as its own process, read up to "Waiting for Google..."; killed if still running."""
     proc = subprocess.Popen([sys.executable, "-m", "daemon", "--config", cfg, *args],
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    printed = ""
-    while "Waiting for Google" not in printed:
-        line = proc.stdout.readline()
-        if not line:
+    try:
+        printed = ""
+        while "Waiting for Google" not in printed:
+            line = proc.stdout.readline()
+            assert line, f"homecal exited early: {proc.stderr.read()}"
+            printed += line
+        yield proc, printed
+    finally:
+        if proc.poll() is None:
             proc.kill()
-            raise AssertionError(f"homecal exited early: {proc.communicate()[1]}")
-        printed += line
-    return proc, printed
+            proc.communicate()
 
 
 # ------------------------------------------------------------------------------ headless CLI
@@ -95,9 +100,8 @@ def headless(cfg: str, *args: str) -> tuple[subprocess.Popen, str]:
 
 def test_headless_linking_prints_the_tunnel_and_url_then_stores_the_account(cfg, fake) -> None:
     port = free_port()
-    proc, printed = headless(cfg, "account", "add", "google", "--name", "work", "--port", str(port),
-                             "--timeout", "60")
-    try:
+    with headless(cfg, "account", "add", "google", "--name", "work", "--port", str(port),
+                  "--timeout", "60") as (proc, printed):
         assert re.search(rf"^\s+ssh -L {port}:127\.0\.0\.1:{port} \S+@\S+$", printed, re.M), printed
         assert "View and edit events on all your calendars" in printed
         [url] = URL_LINE.findall(printed)
@@ -114,10 +118,6 @@ def test_headless_linking_prints_the_tunnel_and_url_then_stores_the_account(cfg,
         page = requests.get(back, timeout=10)  # through the tunnel, to the receiver
         assert page.status_code == 200 and "close this tab" in page.text
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert f"Google linked {ANN}." in out and "added google account work" in out and "3 calendar(s)" in out
     # nothing secret on the terminal
@@ -311,16 +311,11 @@ def test_headless_relink_renews_the_permission_and_keeps_the_account(cfg, fake) 
     finally:
         store.close()
     port = free_port()
-    proc, printed = headless(cfg, "account", "relink", "work", "--port", str(port), "--timeout", "60")
-    try:
+    with headless(cfg, "account", "relink", "work", "--port", str(port), "--timeout", "60") as (proc, printed):
         assert "Re-linking the Google account 'work'" in printed and f"ssh -L {port}:127.0.0.1:{port}" in printed
         [url] = URL_LINE.findall(printed)
         assert requests.get(browser_at_google(url), timeout=10).status_code == 200
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "re-linked" in out and "rules and copies kept" in out
     config, store = _open(cfg)
