@@ -334,6 +334,28 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
 
 # -- parser ----------------------------------------------------------------------------
 
+def _port_arg(text: str) -> int:
+    """--port: a TCP port, 0 for any free one (argparse turns the error into one usage line)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1-65535, or 0 for any free one")
+    return port
+
+
+def _seconds_arg(text: str) -> float:
+    """--timeout: a positive number of seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("the timeout must be more than 0 seconds")
+    return seconds
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     acc = sub.add_parser("account", help="link, list and remove calendar accounts")
     asub = acc.add_subparsers(dest="account_command", metavar="ACTION", required=True)
@@ -349,18 +371,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--email", action="append", metavar="ADDR",
                    help="your address on this account, to recognise invitations you declined (repeatable); "
                         "google --mode no-access: the Google account's address")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="P",
+    p.add_argument("--port", type=_port_arg, default=DEFAULT_PORT, metavar="P",
                    help=f"google: the loopback port Google's answer comes back to (default {DEFAULT_PORT}; "
                         "0 picks a free one)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    p.add_argument("--timeout", type=_seconds_arg, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"google: how long to wait for the browser (default {DEFAULT_TIMEOUT})")
     p.add_argument("--user", metavar="NAME", help="owner (default: the admin)")
     p.set_defaults(func=cmd_account_add)
     p = asub.add_parser("relink", help="renew a Google account's permission (after 'needs re-link')")
     p.add_argument("name", help="account name or id")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="P",
+    p.add_argument("--port", type=_port_arg, default=DEFAULT_PORT, metavar="P",
                    help=f"the loopback port Google's answer comes back to (default {DEFAULT_PORT})")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    p.add_argument("--timeout", type=_seconds_arg, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"how long to wait for the browser (default {DEFAULT_TIMEOUT})")
     p.set_defaults(func=cmd_account_relink)
     p = asub.add_parser("list", help="list accounts and their health")

@@ -124,3 +124,15 @@ def test_free_busy_target_is_refused_at_rule_add(cfg, capsys):
     run(capsys, "--config", cfg, "account", "add", "local", "--name", "fb", "--mode", "free-busy")
     code, _, err = run(capsys, "--config", cfg, "rule", "add", "--from", "a", "--to", "fb", "--style", "busy")
     assert code == 2 and "cannot be written" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["account", "add", "google", "--name", "g", "--port", "70000"], "70000 is not a port"),
+    (["account", "add", "google", "--name", "g", "--port", "x"], "'x' is not a port number"),
+    (["account", "relink", "a", "--timeout", "0"], "more than 0 seconds"),
+])
+def test_bad_google_linking_flags_get_a_usage_line(cfg, capsys, args, message):
+    with pytest.raises(SystemExit) as info:
+        main(["--config", cfg, *args])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err and "Traceback" not in err
