@@ -282,7 +282,7 @@ class GoogleProvider(Provider):
                 continue  # one unreadable occurrence costs only itself
             if ge.in_window(inst, window, self.tz):
                 instances.append(inst)
-        return Item(master_id, etag or ge.expanded_etag(master, occurrences), instances)
+        return Item(master_id, etag or ge.series_etag(master, occurrences, expanded=True), instances)
 
     def _fields(self) -> dict[str, str]:
         return {} if self.details else {"fields": "id,etag,status,start,end,transparency,recurrence,iCalUID"}

@@ -150,16 +150,11 @@ def in_window(inst: Instance, window: Window, tz: tzinfo) -> bool:
     return window.overlaps(start, end) or (start == end and window.start <= start < window.end)
 
 
-def series_etag(master: dict, exceptions: list[dict]) -> str:
-    """One etag for a series as a full listing shows it: the master's and its exceptions'."""
-    parts = [str(master.get("etag"))] + sorted(f"{e.get('id')}={e.get('etag')}" for e in exceptions)
-    return "s:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
-
-
-def expanded_etag(master: dict, instances: list[dict]) -> str:
-    """The etag of a series re-read through `events.instances` (an incremental change)."""
-    parts = [str(master.get("etag"))] + sorted(f"{e.get('id')}={e.get('etag')}" for e in instances)
-    return "x:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+def series_etag(master: dict, parts: list[dict], *, expanded: bool = False) -> str:
+    """One etag for a series: its master's and its parts'. A full listing's parts are the
+    exceptions; a series re-read through `events.instances` (`expanded`) has its occurrences."""
+    text = [str(master.get("etag"))] + sorted(f"{e.get('id')}={e.get('etag')}" for e in parts)
+    return ("x:" if expanded else "s:") + hashlib.sha256("|".join(text).encode()).hexdigest()[:24]
 
 
 # ------------------------------------------------------------------------------- writing

@@ -196,37 +196,40 @@ class Caller:
 
     def execute(self, request, what: str, headers: dict[str, str] | None = None) -> Any:
         """Run one request with retries; returns the decoded answer or raises the error tree."""
+        if headers:
+            request.headers.update(headers)
+        return self._retrying(lambda: request.execute(num_retries=0), 1, what)
+
+    def _retrying(self, send: Callable[[], Any], calls: int, what: str) -> Any:
+        """`send()` (one HTTP request carrying `calls` API calls) under the rate limit, retried
+        with backoff on what Google asks to retry; its answer, or the error tree."""
         from googleapiclient.errors import HttpError
 
         for attempt in range(RETRY["attempts"]):
-            self.bucket.take(1)
+            self.bucket.take(calls)
             self.requests += 1
-            self.calls += 1
-            if headers:
-                request.headers.update(headers)
+            self.calls += calls
+            last = attempt + 1 == RETRY["attempts"]
             try:
-                result = request.execute(num_retries=0)
+                result = send()
                 self._noticed_refresh()
                 return result
             except HttpError as err:
                 self._noticed_refresh()
                 status = int(err.resp.status)
-                if retriable(status, err.content) and attempt + 1 < RETRY["attempts"]:
-                    delay = backoff(attempt)
-                    log.info("Google %s: %s to %s; retrying in %.1f s", status, _reason(err.content)[0] or "error",
-                             what, delay)
-                    self.sleep(delay)
-                    continue
-                raise translate(status, err.content, what) from None
-            except Exception as err:  # noqa: BLE001 - refresh and network errors are sorted below
+                if last or not retriable(status, err.content):
+                    raise translate(status, err.content, what) from None
+                why = f"{status} {_reason(err.content)[0] or 'error'}"
+            except Exception as err:  # noqa: BLE001 - refresh and network errors are sorted here
                 mapped = _transport_error(err, what)
-                if mapped is None and attempt + 1 < RETRY["attempts"]:
-                    delay = backoff(attempt)
-                    log.info("Google %s: network error (%s); retrying in %.1f s", what, type(err).__name__, delay)
-                    self.sleep(delay)
-                    continue
-                raise (mapped or ProviderError(f"cannot reach Google for {what} ({type(err).__name__})")) from None
-        raise ProviderError(f"Google kept failing {what}")  # pragma: no cover - the loop always returns or raises
+                if mapped is not None or last:
+                    raise (mapped or ProviderError(f"cannot reach Google for {what} ({type(err).__name__})")) \
+                        from None
+                why = f"network error ({type(err).__name__})"
+            delay = backoff(attempt)
+            log.info("Google %s: %s; retrying in %.1f s", what, why, delay)
+            self.sleep(delay)
+        raise ProviderError(f"Google kept failing {what}")  # pragma: no cover - the loop returns or raises
 
     def batch(self, requests: Sequence[Any], what: str) -> list[Any]:
         """Run requests as batches of BATCH_SIZE; returns per request the answer or a HomecalError.
@@ -264,10 +267,10 @@ class Caller:
         from googleapiclient.errors import HttpError
         from googleapiclient.http import BatchHttpRequest
 
-        for attempt in range(RETRY["attempts"]):
+        def send() -> list[tuple[int | None, Any, Any]]:
             out: list[tuple[int | None, Any, Any]] = [(0, None, None)] * len(requests)
 
-            def done(request_id: str, response: Any, exception: Exception | None, out=out) -> None:
+            def done(request_id: str, response: Any, exception: Exception | None) -> None:
                 i = int(request_id)
                 if exception is None:
                     out[i] = (None, response, None)
@@ -279,26 +282,10 @@ class Caller:
             batch = BatchHttpRequest(callback=done, batch_uri=self.batch_uri)
             for i, request in enumerate(requests):
                 batch.add(request, request_id=str(i))
-            self.bucket.take(len(requests))
-            self.requests += 1
-            self.calls += len(requests)
-            try:
-                batch.execute(http=self.service._http)
-                self._noticed_refresh()
-                return out
-            except HttpError as err:
-                status = int(err.resp.status)
-                if retriable(status, err.content) and attempt + 1 < RETRY["attempts"]:
-                    self.sleep(backoff(attempt))
-                    continue
-                raise translate(status, err.content, what) from None
-            except Exception as err:  # noqa: BLE001 - refresh and network errors are sorted below
-                mapped = _transport_error(err, what)
-                if mapped is None and attempt + 1 < RETRY["attempts"]:
-                    self.sleep(backoff(attempt))
-                    continue
-                raise (mapped or ProviderError(f"cannot reach Google for {what} ({type(err).__name__})")) from None
-        raise ProviderError(f"Google kept failing {what}")  # pragma: no cover
+            batch.execute(http=self.service._http)
+            return out
+
+        return self._retrying(send, len(requests), what)
 
 
 def _transport_error(err: Exception, what: str) -> HomecalError | None:
