@@ -85,6 +85,19 @@ def _url(v: str) -> str | None:
     return None
 
 
+def _https_url(v: str) -> str | None:
+    u = urlparse(v)
+    if u.scheme != "https" or not u.netloc:
+        return "must be an https:// URL, e.g. https://login.microsoftonline.com/common"
+    return None
+
+
+def _between(lo: int, hi: int):
+    def check(v: int) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
+    return check
+
+
 def _level(v: str) -> str | None:
     ok = ("debug", "info", "warning", "error")
     return None if v.lower() in ok else f"must be one of {', '.join(ok)}"
@@ -187,9 +200,16 @@ class MicrosoftConfig:
         "File holding the client secret (confidential clients only). "
         "$HOMECAL_MICROSOFT_CLIENT_SECRET may carry it instead."))
     authority: str = field(default="https://login.microsoftonline.com/common", metadata=_key(
-        "Sign-in authority; national clouds and single-tenant apps change it.", check=_url))
+        "Sign-in authority: .../common (work, school and personal accounts), .../organizations, "
+        ".../consumers or .../<tenant id>; national clouds change the host.", check=_https_url))
     graph_endpoint: str = field(default="https://graph.microsoft.com/v1.0", metadata=_key(
-        "Microsoft Graph endpoint.", check=_url))
+        "Microsoft Graph endpoint (national clouds change it; tests point it at a local fake).", check=_url))
+    login_endpoint: str = field(default="", metadata=_key(
+        "Where the sign-in requests for `authority` really go, e.g. http://127.0.0.1:9000. Empty "
+        "(the default) sends them to the authority itself; tests point it at a local fake.", check=_url))
+    requests_in_flight: int = field(default=4, metadata=_key(
+        "Most Graph requests homecal has in flight per mailbox at once (Outlook allows 4).",
+        check=_between(1, 4)))
     client_secret: str = field(default="", repr=False, metadata=_key(
         "resolved secret", secret_env="HOMECAL_MICROSOFT_CLIENT_SECRET", secret_for="client_secret_file"))
 
