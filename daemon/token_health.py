@@ -13,8 +13,10 @@ Google's documented reasons a refresh token stops working that homecal can see c
 
 Google also keeps at most 100 refresh tokens per Google account and client, silently
 dropping the oldest; homecal cannot see that coming, so the README explains it instead.
-Only Google has rules here so far; other kinds (Microsoft comes with issue #7) get their
-age but never a warning.
+
+Microsoft (provider-facts §2.6): a refresh token lives 90 days and replaces itself with a
+fresh one on every use, so only a link left unused for 90 days runs out by age (a password
+change or an admin revoking sessions ends it sooner, which shows as a refused sign-in).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ UNUSED_WARN_AFTER = timedelta(days=150)
 _PROFILE_ONLY = frozenset({"openid", "email", "profile",
                            "https://www.googleapis.com/auth/userinfo.email",
                            "https://www.googleapis.com/auth/userinfo.profile"})
+
+#: Microsoft: a refresh token unused for this long has expired
+MS_UNUSED_LIFETIME = timedelta(days=90)
+#: warn when a Microsoft link has not been used for this long
+MS_UNUSED_WARN_AFTER = timedelta(days=75)
 
 GUIDE = "README, section \"Linking Google Calendar\""
 _SETTING = "[google] testing_client"
@@ -84,13 +91,14 @@ def token_health(kind: str, secret: dict, now: datetime, *, testing_client: bool
     in Testing. `tz` is only for the dates inside the warning text. Accounts without a
     refresh token (no-access Google accounts, CalDAV, feeds, local calendars) get NO_TOKEN.
     """
-    if not secret.get("refresh_token"):
+    if not secret.get("refresh_token") and not (kind == "microsoft" and secret.get("token_cache")):
         return NO_TOKEN
     linked = _parse(secret.get("linked_at"))
     refreshed = _parse(secret.get("refreshed_at")) or linked
     age = max(0, (now - linked).days) if linked else None
+    if kind == "microsoft":
+        return _microsoft(age, linked, refreshed, now, tz)
     if kind != "google":
-        # Microsoft's rules come with issue #7; until then its age is shown without guesses.
         return TokenHealth(age, linked, refreshed, None, None)
 
     scopes = secret.get("scopes") or []
@@ -117,3 +125,19 @@ def token_health(kind: str, secret: dict, now: datetime, *, testing_client: bool
                        "let homecal sync this account (is the daemon running?), or re-link it.")
         return TokenHealth(age, linked, refreshed, warning, ends)
     return TokenHealth(age, linked, refreshed, None, None)
+
+
+def _microsoft(age: int | None, linked: datetime | None, refreshed: datetime | None, now: datetime,
+               tz: tzinfo) -> TokenHealth:
+    """A Microsoft link runs out only when left unused for 90 days (each use renews it)."""
+    if not refreshed or now - refreshed < MS_UNUSED_WARN_AFTER:
+        return TokenHealth(age, linked, refreshed, None, None)
+    ends = refreshed + MS_UNUSED_LIFETIME
+    if now >= ends:
+        warning = (f"This link has not been used since {format_moment(refreshed, tz)}, and Microsoft ends a "
+                   "link left unused for 90 days: it has probably stopped working. Re-link this account.")
+    else:
+        warning = (f"This link has not been used since {format_moment(refreshed, tz)}. Microsoft ends a link "
+                   f"left unused for 90 days, so it will stop working around {format_moment(ends, tz)}: let "
+                   "homecal sync this account (is the daemon running?), or re-link it.")
+    return TokenHealth(age, linked, refreshed, warning, ends)

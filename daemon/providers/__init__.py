@@ -37,4 +37,12 @@ def make_provider(store: Store, config: Config, account: Account, tz: tzinfo) ->
             accounts_repo.set_secret(store, account.id, accounts_repo.secret(store, account.id) | updates)
 
         return google_provider(config, secret, account.mode, tz, on_token=save_token)
+    if account.kind == "microsoft":
+        from daemon.providers.microsoft import microsoft_provider
+
+        def save_cache(updates: dict) -> None:
+            # msal's token cache changed (a refresh rotated the tokens): keep it, sealed
+            accounts_repo.set_secret(store, account.id, accounts_repo.secret(store, account.id) | updates)
+
+        return microsoft_provider(config, secret, account.mode, tz, on_token=save_cache)
     raise UsageError(f"{account.kind} accounts are not supported by this version of homecal yet")

@@ -140,8 +140,13 @@ def instances(store: Store, calendar_id: int, window: Window | None = None) -> l
 
 
 def partner_keys(store: Store, calendar_id: int) -> set[str]:
+    """Keys of the copies homecal finds in a calendar: by the marker read back, or by a
+    mapping whose written event is still listed there (Graph's change feed hides markers)."""
     return {r[0] for r in store.db.execute(
-        "SELECT partner_key FROM instances WHERE calendar_id = ? AND partner_key IS NOT NULL", [calendar_id])}
+        "SELECT partner_key FROM instances WHERE calendar_id = ? AND partner_key IS NOT NULL "
+        "UNION SELECT m.idem_key FROM mappings m WHERE m.target_calendar_id = ? AND m.target_id IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM items i WHERE i.calendar_id = m.target_calendar_id AND i.item_id = m.target_id)",
+        [calendar_id, calendar_id])}
 
 
 def clear(store: Store, calendar_id: int) -> None:

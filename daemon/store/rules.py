@@ -152,8 +152,9 @@ def clone_missing(store: Store, rule_id: int, target_calendar_id: int, listed_at
     """Is a clone written before the target's listing at `listed_at` absent from that listing?"""
     return store.db.execute(
         "SELECT 1 FROM mappings m WHERE m.rule_id = ? AND m.state = 'synced' AND coalesce(m.updated_at, '') < ? "
-        "AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.calendar_id = ? AND i.partner_key = m.idem_key) LIMIT 1",
-        [rule_id, listed_at, target_calendar_id]).fetchone() is not None
+        "AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.calendar_id = ? AND i.partner_key = m.idem_key) "
+        "AND NOT EXISTS (SELECT 1 FROM items i WHERE i.calendar_id = ? AND i.item_id = m.target_id) LIMIT 1",
+        [rule_id, listed_at, target_calendar_id, target_calendar_id]).fetchone() is not None
 
 
 def partner_item_ids(store: Store, calendar_id: int) -> set[str]:

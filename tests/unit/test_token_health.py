@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from daemon.token_health import NO_TOKEN, token_health
 
 LINKED = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -78,12 +76,39 @@ def test_a_link_unused_for_five_months_warns_before_google_drops_it_at_six() -> 
     assert "probably stopped working" in (gone.warning or "") and "Re-link" in (gone.warning or "")
 
 
-@pytest.mark.parametrize("kind", ["microsoft", "caldav"])
-def test_other_kinds_get_their_age_but_never_a_google_warning(kind: str) -> None:
+def test_other_kinds_get_their_age_but_never_a_google_warning() -> None:
     now = LINKED + timedelta(days=300)
-    health = token_health(kind, secret(), now, testing_client=True)
+    health = token_health("caldav", secret(), now, testing_client=True)
     assert health.age_days == 300
     assert health.warning is None and health.expires_at is None
+
+
+def ms_secret(linked: datetime = LINKED, refreshed: datetime | None = None) -> dict:
+    return {"email": "ann@contoso.com", "home_account_id": "oid.tid", "token_cache": '{"RefreshToken": {}}',
+            "linked_at": linked.isoformat().replace("+00:00", "Z"),
+            "refreshed_at": (refreshed or linked).isoformat().replace("+00:00", "Z")}
+
+
+def test_a_microsoft_link_in_use_renews_itself_and_never_warns() -> None:
+    # each use replaces the refresh token: a year-old link synced an hour ago is fine
+    now = LINKED + timedelta(days=365)
+    health = token_health("microsoft", ms_secret(refreshed=now - timedelta(hours=1)), now, testing_client=True)
+    assert health.age_days == 365
+    assert health.warning is None and health.expires_at is None
+
+
+def test_a_microsoft_link_left_unused_is_warned_of_before_its_90_days_run_out() -> None:
+    s = ms_secret()
+    assert token_health("microsoft", s, LINKED + timedelta(days=60), testing_client=False).warning is None
+    soon = token_health("microsoft", s, LINKED + timedelta(days=80), testing_client=False)
+    assert soon.expires_at == LINKED + timedelta(days=90)
+    assert "unused for 90 days" in (soon.warning or "") and "will stop working around" in (soon.warning or "")
+    gone = token_health("microsoft", s, LINKED + timedelta(days=91), testing_client=False)
+    assert "probably stopped working" in (gone.warning or "") and "Re-link" in (gone.warning or "")
+
+
+def test_a_no_access_microsoft_account_has_no_token() -> None:
+    assert token_health("microsoft", {"email": "ann@contoso.com"}, LINKED, testing_client=False) == NO_TOKEN
 
 
 def test_accounts_without_a_refresh_token_have_no_token_to_judge() -> None:
