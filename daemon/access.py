@@ -43,9 +43,9 @@ KIND_LABELS: dict[str, str] = {
     "caldav": "CalDAV", "ics": "ICS feed", "local": "Local calendar", "google": "Google",
     "microsoft": "Microsoft 365",
 }
-#: kinds this version can link; the others are shown as "coming"
-LINKABLE = ("caldav", "ics", "local", "google")
-COMING = ("microsoft",)
+#: kinds this version can link; the others are shown as "coming" (none left since issue #7)
+LINKABLE = ("caldav", "ics", "local", "google", "microsoft")
+COMING: tuple[str, ...] = ()
 
 MODE_LABELS: dict[AccessMode, str] = {
     AccessMode.READ_WRITE: "Read and write",

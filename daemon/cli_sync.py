@@ -63,9 +63,10 @@ def cmd_account_add(args: argparse.Namespace, config: Config) -> int:
 
     mode = AccessMode(args.mode)
     if args.kind == "google":
+        args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
         return _add_google(args, config, mode)
     if args.kind == "microsoft":
-        raise UsageError(f"{args.kind} accounts are not supported by this version of homecal yet")
+        return _add_microsoft(args, config, mode)
     secret: dict = {}
     if args.kind == "caldav":
         if not (args.url and args.username):
@@ -92,6 +93,17 @@ def _print_added(account: accounts_repo.Account, cals: list[accounts_repo.Calend
           f"with {len(cals)} calendar(s):")
     for c in cals:
         print(f"  {c.id:>4}  {account.name}/{c.name}{'' if c.writable else '  (read-only)'}")
+
+
+def _add_microsoft(args: argparse.Namespace, config: Config, mode: AccessMode) -> int:
+    """Headless Microsoft linking with the device code (daemon/cli_microsoft.py)."""
+    from daemon import cli_microsoft
+
+    with _store(config) as store:
+        owner = _owner(store, args.user)
+        account, cals = cli_microsoft.add_microsoft(args, config, store, owner.id, owner.username, mode)
+    _print_added(account, cals)
+    return 0
 
 
 def _tunnel_host() -> str:
@@ -160,11 +172,16 @@ def _google_consent(config: Config, store, mode: AccessMode, heading: str, port:
 
 
 def cmd_account_relink(args: argparse.Namespace, config: Config) -> int:
-    """Renew a Google account's permission headless (after "needs re-link"); rules and copies stay."""
+    """Renew a Google or Microsoft account's permission headless (after "needs re-link"); rules and copies stay."""
     from daemon import linking
 
     with _store(config) as store:
         account = accounts_repo.find(store, args.name)
+        if account.kind == "microsoft":
+            from daemon import cli_microsoft
+
+            return cli_microsoft.relink_microsoft(args, config, store, account)
+        args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
         if account.kind != "google":
             raise UsageError(f"{account.name} is a {account.kind} account: re-link it in the web UI "
                              "(Accounts), where its new password is tried before it is kept")
@@ -359,7 +376,7 @@ def _seconds_arg(text: str) -> float:
 def register(sub: argparse._SubParsersAction) -> None:
     acc = sub.add_parser("account", help="link, list and remove calendar accounts")
     asub = acc.add_subparsers(dest="account_command", metavar="ACTION", required=True)
-    p = asub.add_parser("add", help="link an account: caldav, ics, local, google (microsoft: coming)")
+    p = asub.add_parser("add", help="link an account: caldav, ics, local, google, microsoft")
     p.add_argument("kind", choices=["caldav", "ics", "local", "google", "microsoft"])
     p.add_argument("--name", required=True, help="a short name, e.g. work or icloud")
     p.add_argument("--url", help="CalDAV server or calendar URL; ICS feed URL (https:// or webcal://)")
@@ -370,20 +387,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="read-write (default), free-busy (only times are read and kept), no-access")
     p.add_argument("--email", action="append", metavar="ADDR",
                    help="your address on this account, to recognise invitations you declined (repeatable); "
-                        "google --mode no-access: the Google account's address")
+                        "google or microsoft --mode no-access: the account's address")
     p.add_argument("--port", type=_port_arg, default=DEFAULT_PORT, metavar="P",
                    help=f"google: the loopback port Google's answer comes back to (default {DEFAULT_PORT}; "
                         "0 picks a free one)")
-    p.add_argument("--timeout", type=_seconds_arg, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"google: how long to wait for the browser (default {DEFAULT_TIMEOUT})")
+    p.add_argument("--timeout", type=_seconds_arg, default=None, metavar="SECONDS",
+                   help=f"google: how long to wait for the browser (default {DEFAULT_TIMEOUT}); microsoft: "
+                        "how long to wait for the device-code sign-in (default: while the code is valid, 15 minutes)")
     p.add_argument("--user", metavar="NAME", help="owner (default: the admin)")
     p.set_defaults(func=cmd_account_add)
-    p = asub.add_parser("relink", help="renew a Google account's permission (after 'needs re-link')")
+    p = asub.add_parser("relink", help="renew a Google or Microsoft account's permission (after 'needs re-link')")
     p.add_argument("name", help="account name or id")
     p.add_argument("--port", type=_port_arg, default=DEFAULT_PORT, metavar="P",
                    help=f"the loopback port Google's answer comes back to (default {DEFAULT_PORT})")
-    p.add_argument("--timeout", type=_seconds_arg, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"how long to wait for the browser (default {DEFAULT_TIMEOUT})")
+    p.add_argument("--timeout", type=_seconds_arg, default=None, metavar="SECONDS",
+                   help=f"how long to wait for the browser (Google, default {DEFAULT_TIMEOUT}) or the "
+                        "device-code sign-in (Microsoft, default: while the code is valid)")
     p.set_defaults(func=cmd_account_relink)
     p = asub.add_parser("list", help="list accounts and their health")
     p.add_argument("--json", action="store_true")

@@ -10,7 +10,8 @@ Google accounts come with tokens from daemon.oauth_google (or, in no-access mode
 address the user typed): `link_google` lists the calendars with those tokens first, takes the
 account's e-mail from the primary calendar, and only then stores account and calendars in one
 transaction. `relink_google` swaps in new tokens for the same Google account, keeping the
-account, its calendars and its rules.
+account, its calendars and its rules. Microsoft accounts work the same way in
+daemon.linking_microsoft; `link` and `explain` dispatch to it.
 
 The CalDAV presets (iCloud, Fastmail, Nextcloud) live here too, with the hint each provider
 needs (iCloud refuses the Apple ID password: it takes an app-specific one).
@@ -137,7 +138,9 @@ def link(store: Store, config: Config, user_id: int, kind: str, name: str, mode:
     if kind == "google":
         return link_google(store, config, user_id, name, mode, secret)
     if kind == "microsoft":
-        raise UsageError(f"{kind} accounts are not supported by this version of homecal yet")
+        from daemon.linking_microsoft import link_microsoft
+
+        return link_microsoft(store, config, user_id, name, mode, secret)
     infos: list[CalendarInfo] | None = None
     if kind in _REMOTE_KINDS:
         # Name problems are found before the (possibly slow) call to the server.
@@ -180,8 +183,8 @@ def refresh(store: Store, config: Config, account: Account) -> list[Calendar]:
 
     A refused login marks the account as needing a re-link, as a sync would.
     """
-    if account.kind == "google" and account.mode == AccessMode.NO_ACCESS:
-        return accounts.calendars(store, account.id)  # nothing is ever asked of Google
+    if account.kind in ("google", "microsoft") and account.mode == AccessMode.NO_ACCESS:
+        return accounts.calendars(store, account.id)  # nothing is ever asked of Google or Microsoft
     try:
         infos = _list_stored(store, config, account)
     except AuthError as err:
@@ -270,6 +273,10 @@ def explain(err: HomecalError, kind: str, preset: str | None = None) -> str:
     detail = str(err)
     if kind == "google":
         return _explain_google(err)
+    if kind == "microsoft":
+        from daemon.linking_microsoft import explain_microsoft
+
+        return explain_microsoft(err)
     if isinstance(err, AuthError):
         if kind == "ics":
             return f"The feed refused access: check the URL (private feeds carry a secret in it). ({detail})"

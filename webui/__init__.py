@@ -17,8 +17,8 @@ import daemon
 from daemon.config import Config
 from daemon.store import Store
 from daemon.store.settings import configured_public_url
-from webui import (accounts, accounts_google, auth, booking_public, calendar_view, dashboard, errors, feeds, health,
-                   links, rules, security, settings)
+from webui import (accounts, accounts_google, accounts_microsoft, auth, booking_public, calendar_view, dashboard,
+                   errors, feeds, health, links, rules, security, settings)
 from webui.forms import LogoutForm
 from webui.state import WebState, install
 from webui.throttle import LoginThrottle
@@ -26,7 +26,7 @@ from webui.throttle import LoginThrottle
 __all__ = ["BLUEPRINTS", "create_app"]
 
 #: one blueprint per area of the UI, registered in this order
-BLUEPRINTS: list[Blueprint] = [auth.bp, dashboard.bp, accounts.bp, accounts_google.bp, rules.bp, calendar_view.bp, links.bp,
+BLUEPRINTS: list[Blueprint] = [auth.bp, dashboard.bp, accounts.bp, accounts_google.bp, accounts_microsoft.bp, rules.bp, calendar_view.bp, links.bp,
                                booking_public.bp, feeds.bp, settings.bp, health.bp]
 
 SECRET_KEY_META = "flask_secret_key"

@@ -1,7 +1,8 @@
 """Accounts (/accounts): link CalDAV, ICS and local accounts with their access mode; per-calendar flags.
 
-Google accounts are linked through OAuth in webui.accounts_google (/accounts/google/new); this
-module's chooser and re-link page send Google accounts there.
+Google accounts are linked through OAuth in webui.accounts_google (/accounts/google/new) and
+Microsoft accounts in webui.accounts_microsoft (/accounts/microsoft/new); this module's chooser
+and re-link page send them there.
 
 Endpoint names other areas link to: accounts.index, accounts.relink.
 
@@ -85,7 +86,8 @@ def index() -> str:
 @bp.route("/add")
 def add() -> str:
     return render_template("accounts/add.html", presets=linking.PRESETS.values(), coming=access.COMING,
-                           kind_labels=access.KIND_LABELS)
+                           kind_labels=access.KIND_LABELS,
+                           microsoft_configured=bool(get_config().microsoft.client_id))
 
 
 @bp.route("/access")
@@ -165,6 +167,8 @@ def relink(account_id: int) -> str | Response:
     account = _account(account_id)
     if account.kind == "google":
         return redirect(url_for("accounts_google.relink", account_id=account.id))
+    if account.kind == "microsoft":
+        return redirect(url_for("accounts_microsoft.relink", account_id=account.id))
     if account.kind not in ("caldav", "ics"):
         flash(f"{account.name} is a {access.KIND_LABELS.get(account.kind, account.kind)}: "
               "there is nothing to re-link.", "info")

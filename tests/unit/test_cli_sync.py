@@ -108,7 +108,10 @@ def test_deletion_guard_through_the_cli(cfg, capsys):
     (["rule", "confirm-deletions", "99"], "no rule 99"),
     (["account", "add", "caldav", "--name", "x"], "needs --url and --username"),
     (["account", "add", "google", "--name", "g"], "Settings > Google"),
-    (["account", "add", "microsoft", "--name", "m"], "not supported by this version"),
+    (["account", "add", "microsoft", "--name", "m"], "set [microsoft] client_id"),
+    (["account", "add", "microsoft", "--name", "m", "--mode", "no-access"], "needs --email ADDRESS"),
+    (["account", "add", "microsoft", "--name", "m", "--mode", "no-access", "--email", "nope"],
+     "give the Microsoft account's address"),
     (["account", "add", "local", "--name", "a"], "already exists"),
     (["account", "remove", "ghost"], "no account named 'ghost'"),
 ])
