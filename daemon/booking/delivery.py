@@ -93,12 +93,17 @@ def _gate(config: Config, store: Store, target: Target, tz: tzinfo) -> Gate:
 
 
 def conference_for(row: BookingRow, target: Target) -> str | None:
-    """The conference the booking's event asks its provider for: Google Meet when the link
-    offered it and the booking is an event in a Google calendar. Teams is not asked for yet
-    (issue #7); such a booking says the host will send the video link."""
-    if row.details.get("conference") == "google_meet" and target.delivery == "event" \
-            and target.account.kind == "google":
+    """The conference the booking's event asks its provider for: Google Meet in a Google
+    calendar, Microsoft Teams in a Microsoft calendar, when the link offered it and the booking
+    is an event there. A personal Microsoft account cannot make Teams meetings: Graph leaves the
+    event without one, and the booking says the host will send the video link."""
+    wanted = row.details.get("conference")
+    if target.delivery != "event":
+        return None
+    if wanted == "google_meet" and target.account.kind == "google":
         return "google_meet"
+    if wanted == "teams" and target.account.kind == "microsoft":
+        return "teams"
     return None
 
 
