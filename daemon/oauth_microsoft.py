@@ -174,6 +174,14 @@ def _reason(result: Mapping[str, Any]) -> str:
     return f"{error}, {code}" if code else error
 
 
+def _refusal(result: Mapping[str, Any], then: str) -> AuthError:
+    """AuthError for an error answer; an app registration problem says where to look instead."""
+    if result.get("error") in ("invalid_client", "unauthorized_client"):
+        return AuthError(f"Microsoft refused homecal's app registration ({_reason(result)}): check [microsoft] "
+                         f"client_id and the client secret, then {then}")
+    return AuthError(f"Microsoft refused the sign-in ({_reason(result)}): {then}")
+
+
 def _short(scope: str) -> str:
     return scope.removeprefix(GRAPH_PREFIX)
 
@@ -252,7 +260,7 @@ def finish_web(config: Config, flow: Mapping[str, Any], params: Mapping[str, str
         raise StateMismatch("Microsoft's answer did not match the linking homecal started: start linking "
                             "again") from None
     if "error" in result:
-        raise AuthError(f"Microsoft refused the sign-in ({_reason(result)}): start linking again") from None
+        raise _refusal(result, "start linking again")
     return _secret(config, app, cache, result, meta)
 
 
@@ -264,6 +272,8 @@ def start_device(config: Config, mode: AccessMode | str) -> dict:
     except requests.RequestException:
         raise _unreachable(app.http_client.http_client) from None
     if "user_code" not in flow:
+        if flow.get("error") in ("invalid_client", "unauthorized_client"):
+            raise _refusal(flow, "try again")
         raise AuthError(f"Microsoft refused to start a device sign-in ({_reason(flow)}): check that the app "
                         "registration allows public client flows")
     flow["homecal"] = meta
@@ -292,7 +302,7 @@ def finish_device(config: Config, flow: dict, *, timeout: float | None = None) -
     if error == "authorization_declined":
         raise LinkDeclined("the sign-in was declined on Microsoft's page, so nothing was linked")
     if error:
-        raise AuthError(f"Microsoft refused the sign-in ({_reason(result)}): start linking again")
+        raise _refusal(result, "start linking again")
     return _secret(config, app, cache, result, meta)
 
 
@@ -367,8 +377,7 @@ class TokenSource:
                 if result.get("error") in _REFUSED:
                     raise self._refused(_reason(result))
                 if result.get("error") in ("invalid_client", "unauthorized_client"):
-                    raise AuthError(f"Microsoft refused homecal's app registration ({_reason(result)}): check "
-                                    "[microsoft] client_id and the client secret, then link the account again")
+                    raise _refusal(result, "link the account again")
                 raise ProviderError(f"Microsoft's sign-in service refused a token ({_reason(result)}): "
                                     "try again later")
             if self._cache.has_state_changed and self._on_change is not None:
