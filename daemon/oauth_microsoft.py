@@ -6,7 +6,8 @@ the authority's requests elsewhere (`[microsoft] login_endpoint`, so tests reach
 fake while msal still sees the https authority it insists on), the account's secret dict
 (see the Microsoft spec: the msal cache is kept sealed in the store, because it holds the
 refresh token), and errors in plain words: no token, code or client secret ever reaches a
-message or a log.
+message or a log. The HTTP client (LoginHttp) and msal_app live in daemon.oauth_microsoft_http
+and are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import msal
 import requests
@@ -29,6 +29,10 @@ from daemon import access
 from daemon.config import Config
 from daemon.errors import AuthError, ProviderError, UsageError
 from daemon.models import AccessMode
+from daemon.oauth_microsoft_http import LoginHttp, msal_app, require_client_id, unreachable
+
+__all__ = ["LinkDeclined", "LinkTimedOut", "LoginHttp", "StateMismatch", "TokenSource", "finish_device",
+           "finish_web", "msal_app", "no_access_secret", "scopes_for", "start_device", "start_web"]
 
 # msal's DEBUG records carry account names and request details; they are never wanted.
 logging.getLogger("msal").setLevel(logging.WARNING)
@@ -38,12 +42,6 @@ PERSONAL_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 GRAPH_PREFIX = "https://graph.microsoft.com/"
 #: scopes msal adds by itself and refuses to be given
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
-#: seconds to wait for any answer of the sign-in service
-HTTP_TIMEOUT = 30
-#: metadata answers (openid-configuration, instance discovery) are reused this long
-METADATA_TTL = 24 * 3600
-_METADATA: dict[str, tuple[float, int, bytes, dict[str, str]]] = {}
-_METADATA_LOCK = threading.Lock()
 _REFUSED = frozenset({"invalid_grant", "interaction_required", "consent_required", "login_required"})
 
 
@@ -61,97 +59,6 @@ class LinkTimedOut(UsageError):
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-class LoginHttp(requests.Session):
-    """msal's http_client: requests for the authority's host go to `login_endpoint` when set.
-
-    msal accepts only https authorities and builds every URL from the authority and the
-    metadata it fetched, so pointing it at another server has to happen below it. The path
-    and query are kept; only scheme and host change. Metadata GETs are cached per process
-    (msal itself caches them per app only, and a TokenSource builds an app per provider).
-    """
-
-    def __init__(self, config: Config, authority: str | None = None) -> None:
-        super().__init__()
-        self.authority_host = (urlsplit(authority or config.microsoft.authority).hostname or "").lower()
-        self.login_endpoint = config.microsoft.login_endpoint.rstrip("/")
-        adapter = requests.adapters.HTTPAdapter(max_retries=1)  # msal's own default: one retry
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
-
-    def route(self, url: str) -> str:
-        """Where a request for `url` really goes."""
-        parts = urlsplit(url)
-        if not self.login_endpoint or (parts.hostname or "").lower() != self.authority_host:
-            return url
-        target = urlsplit(self.login_endpoint)
-        base = target.path.rstrip("/")
-        return urlunsplit((target.scheme, target.netloc, base + parts.path, parts.query, parts.fragment))
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", HTTP_TIMEOUT)
-        url = self.route(url)
-        metadata = method.upper() == "GET" and (url.split("?")[0].endswith(("/openid-configuration",
-                                                                            "/discovery/instance")))
-        key = f"{url}?{sorted((kwargs.get('params') or {}).items())}"
-        if metadata:
-            with _METADATA_LOCK:
-                hit = _METADATA.get(key)
-            if hit and hit[0] > time.time():
-                return _response(url, hit[1], hit[2], hit[3])
-        response = super().request(method, url, *args, **kwargs)
-        if metadata and response.status_code == 200:
-            with _METADATA_LOCK:
-                _METADATA[key] = (time.time() + METADATA_TTL, 200, response.content, dict(response.headers))
-        return response
-
-
-def _response(url: str, status: int, body: bytes, headers: dict[str, str]) -> requests.Response:
-    r = requests.Response()
-    r.status_code, r._content, r.url = status, body, url
-    r.headers.update(headers)
-    return r
-
-
-def _client_id(config: Config, client_id: str | None) -> str:
-    cid = client_id or config.microsoft.client_id
-    if not cid:
-        raise UsageError("no Microsoft app registration is configured: set [microsoft] client_id (the "
-                         "Application (client) id of your Entra app registration) in the config file; "
-                         "the README explains how to register the app")
-    return cid
-
-
-def _unreachable(http: LoginHttp) -> ProviderError:
-    return ProviderError(f"cannot reach Microsoft's sign-in service ({http.authority_host}): check this "
-                         "server's network connection and try again")
-
-
-def msal_app(config: Config, cache: msal.TokenCache | None = None, *, client_id: str | None = None,
-             authority: str | None = None, public: bool | None = None) -> msal.ClientApplication:
-    """A Public (or, with a client secret configured, Confidential) client on the sign-in service.
-
-    `public=True` forces a public client (msal's device flow exists only there). Building
-    the app fetches the authority's metadata: ProviderError when that fails on the network,
-    UsageError when Microsoft does not know the authority.
-    """
-    cid = _client_id(config, client_id)
-    authority = authority or config.microsoft.authority
-    http = LoginHttp(config, authority)
-    secret = config.microsoft.client_secret
-    try:
-        if secret and not public:
-            return msal.ConfidentialClientApplication(cid, client_credential=secret, authority=authority,
-                                                      token_cache=cache, http_client=http)
-        return msal.PublicClientApplication(cid, authority=authority, token_cache=cache, http_client=http)
-    except requests.RequestException:
-        raise _unreachable(http) from None
-    except MsalServiceError:
-        raise ProviderError("Microsoft's sign-in service answered with a server error: try again later") from None
-    except ValueError:
-        raise UsageError(f"Microsoft's sign-in service does not know the authority {authority!r}: check "
-                         "[microsoft] authority (e.g. https://login.microsoftonline.com/common)") from None
 
 
 def scopes_for(mode: AccessMode | str) -> list[str]:
@@ -215,7 +122,7 @@ def _start(config: Config, mode: AccessMode | str, public: bool) -> tuple[msal.C
     if mode == AccessMode.NO_ACCESS:
         raise UsageError("a no-access Microsoft account is linked without signing in to Microsoft: "
                          "give its address instead")
-    cid = _client_id(config, None)
+    cid = require_client_id(config, None)
     app = msal_app(config, public=public)
     client_type = "public" if public or not config.microsoft.client_secret else "confidential"
     return app, {"mode": mode.value, "scopes": scopes_for(mode), "client_id": cid,
@@ -253,7 +160,7 @@ def finish_web(config: Config, flow: Mapping[str, Any], params: Mapping[str, str
     try:
         result = app.acquire_token_by_auth_code_flow(flow, params)
     except requests.RequestException:
-        raise _unreachable(app.http_client.http_client) from None
+        raise unreachable(app.http_client.http_client) from None
     except MsalServiceError:
         raise ProviderError("Microsoft's sign-in service answered with a server error: try again later") from None
     except (ValueError, RuntimeError):  # msal's own checks (state, nonce); their text holds both values
@@ -270,7 +177,7 @@ def start_device(config: Config, mode: AccessMode | str) -> dict:
     try:
         flow = app.initiate_device_flow(meta["scopes"])
     except requests.RequestException:
-        raise _unreachable(app.http_client.http_client) from None
+        raise unreachable(app.http_client.http_client) from None
     if "user_code" not in flow:
         if flow.get("error") in ("invalid_client", "unauthorized_client"):
             raise _refusal(flow, "try again")
@@ -293,7 +200,7 @@ def finish_device(config: Config, flow: dict, *, timeout: float | None = None) -
     try:
         result = app.acquire_token_by_device_flow(flow)
     except requests.RequestException:
-        raise _unreachable(app.http_client.http_client) from None
+        raise unreachable(app.http_client.http_client) from None
     except MsalServiceError:
         raise ProviderError("Microsoft's sign-in service answered with a server error: try again later") from None
     error = result.get("error")
@@ -364,7 +271,7 @@ class TokenSource:
                 result = app.acquire_token_silent_with_error(self._silent_scopes(), account,
                                                              force_refresh=force_refresh)
             except requests.RequestException:
-                raise _unreachable(app.http_client.http_client) from None
+                raise unreachable(app.http_client.http_client) from None
             except MsalServiceError:
                 raise ProviderError("Microsoft's sign-in service answered with a server error: "
                                     "try again later") from None
