@@ -141,7 +141,10 @@ def start_web(config: Config, mode: AccessMode | str, redirect_uri: str, *, logi
         # msal recommends response_mode=form_post, but a cross-site POST back would arrive
         # without homecal's SameSite session cookie; the query answer is checked by state+PKCE.
         warnings.simplefilter("ignore", UserWarning)
-        flow = app.initiate_auth_code_flow(meta["scopes"], redirect_uri=redirect_uri, login_hint=login_hint)
+        # select_account: a browser already signed in to one Microsoft account must still let
+        # the user pick the account to link (a second mailbox, a personal next to a work one)
+        flow = app.initiate_auth_code_flow(meta["scopes"], redirect_uri=redirect_uri, login_hint=login_hint,
+                                           prompt=None if login_hint else "select_account")
     flow["homecal"] = meta
     return flow
 

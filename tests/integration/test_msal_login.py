@@ -8,6 +8,7 @@ rotation and instance discovery are msal's own.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,6 +66,8 @@ def test_auth_code_flow_links_a_work_account_end_to_end(ms_config, ms_login, ms_
     assert set(asked["scope"][0].split()) == {"Calendars.ReadWrite", "User.Read", "offline_access", "openid",
                                               "profile"}
     assert asked["redirect_uri"] == [REDIRECT] and asked["login_hint"] == ["ann@contoso.com"]
+    assert "prompt" not in asked  # the hint names the account; without one the user picks it
+    assert "select_account" in oauth_microsoft.start_web(ms_config, "free-busy", REDIRECT)["auth_uri"]
 
     secret = oauth_microsoft.finish_web(ms_config, flow, _consent(ms_login, flow))
 
@@ -334,3 +337,19 @@ def test_the_device_flow_of_a_confidential_setup_stays_a_public_client(ms_login,
     oauth_microsoft.TokenSource(config, secret).token(force_refresh=True)
     assert [r.with_secret for r in ms_login.token_requests()] == [False, False]
 
+
+
+def test_no_token_reaches_a_log_record(ms_config, ms_login, ms_directory, caplog):  # noqa: F811
+    caplog.set_level(logging.DEBUG)
+    ms_directory.add_user("ann@contoso.com")
+    ms_login.sign_in_as = "ann@contoso.com"
+    flow = oauth_microsoft.start_web(ms_config, AccessMode.READ_WRITE, REDIRECT)
+    params = _consent(ms_login, flow)
+    secret = oauth_microsoft.finish_web(ms_config, flow, params)
+    changes: list[dict] = []
+    oauth_microsoft.TokenSource(ms_config, secret, on_change=changes.append).token(force_refresh=True)
+    cache = {"token_cache": changes[0]["token_cache"]}
+    shown = caplog.text
+    for value in ([params["code"], flow["code_verifier"]] + _cached_tokens(secret, "RefreshToken")
+                  + _cached_tokens(cache, "RefreshToken") + _cached_tokens(cache, "AccessToken")):
+        assert value not in shown
