@@ -353,3 +353,16 @@ def test_no_token_reaches_a_log_record(ms_config, ms_login, ms_directory, caplog
     for value in ([params["code"], flow["code_verifier"]] + _cached_tokens(secret, "RefreshToken")
                   + _cached_tokens(cache, "RefreshToken") + _cached_tokens(cache, "AccessToken")):
         assert value not in shown
+
+
+def test_a_linked_accounts_token_opens_graph(ms_login, ms_directory):  # noqa: F811
+    from tests.fakes.graph_api import GraphFake
+
+    ms_directory.add_user("ann@contoso.com", name="Ann Example")
+    with GraphFake(ms_directory) as graph:
+        config = microsoft_config(graph, ms_login)
+        assert config.microsoft.graph_endpoint == graph.endpoint
+        secret = ms_secret(config, ms_login, "ann@contoso.com", AccessMode.READ_WRITE)
+        token = oauth_microsoft.TokenSource(config, secret).token()
+        me = requests.get(f"{graph.endpoint}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert me.status_code == 200 and me.json()["displayName"] == "Ann Example"
