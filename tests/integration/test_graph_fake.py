@@ -7,6 +7,8 @@ before it makes a provider test prove the wrong thing.
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -430,3 +432,33 @@ def test_request_log_keeps_prefer_but_not_the_token(graph_fake, ann):  # noqa: F
     record = graph_fake.requests[-1]
     assert record.path == "/me/calendars" and record.status == 200 and not record.in_batch
     assert 'IdType="ImmutableId"' in record.headers["prefer"] and "authorization" not in record.headers
+
+
+def test_preferences_in_separate_prefer_headers_are_all_applied(graph_fake, ann):  # noqa: F811
+    made = graph_fake.add_event(ANN, None, **timed("2024-07-01", "09:00", "10:00"))
+    conn = http.client.HTTPConnection("127.0.0.1", int(graph_fake.url.rsplit(":", 1)[1]), timeout=10)
+    conn.putrequest("GET", f"/v1.0/me/events/{made['id']}")
+    conn.putheader("Authorization", ann.s.headers["Authorization"])
+    conn.putheader("Prefer", 'IdType="ImmutableId"')
+    conn.putheader("Prefer", f'outlook.timezone="{WET}"')
+    conn.endheaders()
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    assert body["start"] == {"dateTime": "2024-07-01T11:00:00.0000000", "timeZone": WET}
+
+
+def test_calendars_and_calendar_view_page_by_next_link(graph_fake, ann):  # noqa: F811
+    for name in ("B", "A"):
+        graph_fake.add_calendar(ANN, name)
+    first = ann.get("/me/calendars", params={"$top": "2"}).json()
+    assert [c["name"] for c in first["value"]] == ["Calendar", "A"] and first["value"][0]["isDefaultCalendar"]
+    rest = ann.get(first["@odata.nextLink"]).json()
+    assert [c["name"] for c in rest["value"]] == ["B"] and "@odata.nextLink" not in rest
+    assert ann.get("/me/calendar").json()["id"] == graph_fake.default_calendar(ANN)
+    for n in range(3):
+        graph_fake.add_event(ANN, None, subject=f"e{n}", **timed(f"2024-03-1{n}", "09:00", "10:00"))
+    page = Client(graph_fake, page=2).get("/me/calendarView", params=WINDOW).json()
+    assert [e["subject"] for e in page["value"]] == ["e0", "e1"]
+    assert [e["subject"] for e in ann.get(page["@odata.nextLink"]).json()["value"]] == ["e2"]
+    assert [e["subject"] for e in graph_fake.instances(ANN, None, datetime(2024, 3, 11), datetime(2024, 4, 1))] \
+        == ["e1", "e2"]
