@@ -150,18 +150,19 @@ class GraphFake(GraphCore):
             return self._public(event)
 
     def update_event(self, email: str, event_id: str, **fields) -> dict:
-        """PATCH as the user would in Outlook (an occurrence id makes an exception)."""
+        """PATCH as the user would in Outlook (an occurrence id makes an exception; read-only
+        calendars too). Returns the event as stored (an occurrence: as Graph shows it)."""
         for name in ("start", "end"):
             if name in fields:
                 fields[name] = _value(fields[name])
         with self.state.lock:
-            return self._public(self.state.update(self.mailbox(email), event_id, fields, None))
+            return self._public(self.state.update(self.mailbox(email), event_id, fields, None, owner=True))
 
     def delete_event(self, email: str, event_id: str) -> None:
         """Delete a single or a series, or cancel an occurrence (KeyError when unknown)."""
         with self.state.lock:
             try:
-                self.state.delete(self.mailbox(email), event_id)
+                self.state.delete(self.mailbox(email), event_id, owner=True)
             except GraphError as err:
                 raise KeyError(event_id) from err
 

@@ -285,9 +285,10 @@ class State:
         event["changeKey"] = new_change_key()
         event["lastModifiedDateTime"] = utc_stamp(datetime.now(UTC))
 
-    def update(self, mb: Mailbox, event_id: str, body: dict, if_match: str | None) -> dict:
+    def update(self, mb: Mailbox, event_id: str, body: dict, if_match: str | None, owner: bool = False) -> dict:
+        """PATCH; `owner` = the mailbox owner editing in Outlook (read-only calendars too)."""
         cal, stored, original = self.find(mb, event_id)
-        if not cal.can_edit:
+        if not cal.can_edit and not owner:
             raise GraphError(403, "ErrorAccessDenied")
         check_etag(self.current(cal, stored, original), if_match)
         before = copy.deepcopy(stored)
@@ -327,9 +328,9 @@ class State:
             self._invite(mb, result, "update")
         return result
 
-    def delete(self, mb: Mailbox, event_id: str, if_match: str | None = None) -> None:
+    def delete(self, mb: Mailbox, event_id: str, if_match: str | None = None, owner: bool = False) -> None:
         cal, stored, original = self.find(mb, event_id)
-        if not cal.can_edit:
+        if not cal.can_edit and not owner:
             raise GraphError(403, "ErrorAccessDenied")
         target = self.current(cal, stored, original)
         check_etag(target, if_match)

@@ -217,6 +217,14 @@ def test_read_only_calendar_and_meeting_mail(graph_fake, ann):  # noqa: F811
     shared = graph_fake.add_calendar(ANN, "Team", can_edit=False)
     r = ann.post(f"/me/calendars/{shared}/events", timed("2024-03-05", "09:00", "10:00"))
     assert r.status_code == 403 and code(r) == "ErrorAccessDenied"
+    # the calendar's owner still edits it in Outlook, and delta sees that
+    _, link, _ = ann.delta_round(delta_path(graph_fake, shared), WINDOW)
+    theirs = graph_fake.add_event(ANN, shared, subject="theirs", **timed("2024-03-05", "09:00", "10:00"))
+    graph_fake.update_event(ANN, theirs["id"], subject="theirs, moved", start=datetime(2024, 3, 5, 11),
+                            end=datetime(2024, 3, 5, 12))
+    entries, _, _ = ann.delta_round(link)
+    assert [(e["subject"], e["start"]["dateTime"]) for e in entries] == [("theirs, moved", "2024-03-05T11:00:00.0000000")]
+    assert ann.patch(f"/me/events/{theirs['id']}", {"subject": "mine"}).status_code == 403
     meeting = ann.post("/me/events", {"subject": "m", **timed("2024-03-05", "09:00", "10:00"),
                                       "attendees": [{"emailAddress": {"address": BOB}, "type": "required"}],
                                       "isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"}).json()
