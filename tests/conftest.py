@@ -74,3 +74,7 @@ from tests.servers import counting_proxy_fixture, feed_server_fixture, radicale_
 from tests.servers import smtp_sink_fixture  # noqa: E402,F401
 # The fake Google Calendar API (and OAuth endpoints) on loopback.
 from tests.fakes.google_api import google_fake_fixture  # noqa: E402,F401
+# The fake Microsoft identity platform (shared users and tokens), its sign-in service and Graph.
+from tests.fakes.ms_directory import ms_directory  # noqa: E402,F401
+from tests.fakes.ms_login import ms_login_fixture  # noqa: E402,F401
+from tests.fakes.graph_api import graph_fake_fixture  # noqa: E402,F401

@@ -226,9 +226,18 @@ class MicrosoftProvider(Provider):
 
     def create(self, calendar_id: str, draft: Draft, key: str) -> EventRef:
         self._writable()
+        body = self._create_body(draft, key)
         ev = self.client.call("POST", f"me/calendars/{quote(calendar_id, safe='')}/events", "creating an event",
-                              json=self._create_body(draft, key))
-        return self._ref(calendar_id, ev)
+                              json=body)
+        return self._settled(calendar_id, ev, body, draft, key)
+
+    def _settled(self, calendar_id: str, ev: Any, body: dict, draft: Draft, key: str) -> EventRef:
+        """The ref of a create; when Graph answered with the event an earlier create of the
+        same transactionId made (a retry after a crash), that event is brought up to `draft`."""
+        ref = self._ref(calendar_id, ev)
+        if me.matches(ev, body):
+            return ref
+        return self.update(ref, draft, key)
 
     def create_many(self, calendar_id: str, drafts: Sequence[tuple[Draft, str]]) -> list[EventRef | HomecalError]:
         """Create many events through JSON batches; per draft its ref or the error it met."""
@@ -236,11 +245,12 @@ class MicrosoftProvider(Provider):
         url = f"/me/calendars/{quote(calendar_id, safe='')}/events"
         members = [{"method": "POST", "url": url, "body": self._create_body(d, k)} for d, k in drafts]
         out: list[EventRef | HomecalError] = []
-        for status, body, _headers in self.client.batch(members, "creating events"):
+        answers = self.client.batch(members, "creating events")
+        for (draft, key), member, (status, body, _headers) in zip(drafts, members, answers, strict=True):
             if 200 <= status < 300:
                 try:
-                    out.append(self._ref(calendar_id, body))
-                except ProviderError as err:
+                    out.append(self._settled(calendar_id, body, member["body"], draft, key))
+                except HomecalError as err:
                     out.append(err)
             else:
                 out.append(mh.translate(status, body, "creating an event"))

@@ -20,6 +20,7 @@ import hashlib
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from html.parser import HTMLParser
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
@@ -226,6 +227,26 @@ def body_for(draft: Draft, key: str, tz: tzinfo) -> dict:
     else:
         body["attendees"] = []
     return body
+
+
+def matches(event: Any, body: dict) -> bool:
+    """Does the event Graph returned say what `body` asked for (subject, text, times, show-as)?
+    False for an event an earlier create with the same transactionId left behind."""
+    if not isinstance(event, dict):
+        return False
+    try:
+        same_times = all(parse_time(event.get(k), k) == parse_time(body[k], k) for k in ("start", "end")) \
+            if not body.get("isAllDay") else \
+            all(parse_time(event.get(k), k).date() == parse_time(body[k], k).date() for k in ("start", "end"))
+    except EventUnreadable:
+        return False
+    wanted_text = (body.get("body") or {}).get("content") or ""
+    got_text = _body_text(event) or ""
+    return (same_times and (event.get("subject") or "") == body.get("subject", "")
+            and got_text.strip() == wanted_text.strip() and event.get("showAs") == body.get("showAs")
+            and bool(event.get("isAllDay")) == bool(body.get("isAllDay"))
+            and ((event.get("location") or {}).get("displayName") or "") ==
+            ((body.get("location") or {}).get("displayName") or ""))
 
 
 def transaction_id(key: str) -> str:
