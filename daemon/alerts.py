@@ -44,9 +44,9 @@ _META = "alert_relink:{}"
 def relink_url(config: Config, store: Store, account: Account) -> str:
     """Where the mail sends the reader: the account's re-link page (login first if needed).
 
-    Google's page (webui/accounts_google.py) asks for consent again; the others ask for a
-    new password or address."""
-    path = f"/accounts/{account.id}/relink" + ("/google" if account.kind == "google" else "")
+    Google's and Microsoft's pages (webui/accounts_google.py, accounts_microsoft.py) ask for
+    consent again; the others ask for a new password or address."""
+    path = f"/accounts/{account.id}/relink" + (f"/{account.kind}" if account.kind in ("google", "microsoft") else "")
     return effective_public_url(config, store) + path
 
 

@@ -304,6 +304,7 @@ def test_revoked_sign_in_pauses_the_account_deletes_nothing_and_mails_the_admin(
     assert mail.message["Subject"] == "homecal: Microsoft 365 account outlook needs re-linking"
     text = mail.message.get_body(("plain",)).get_content()
     assert "rt-" not in text and "at-" not in text
+    assert f"https://cal.example.org/accounts/{env.microsoft.id}/relink/microsoft" in text
 
 
 def test_a_refreshed_sign_in_is_kept_sealed(env):

@@ -189,11 +189,12 @@ def test_the_preset_fills_the_url_and_shows_its_hint_without_javascript(client, 
     assert "homecal uses https://caldav.icloud.com/" in page
     page = text(client.get("/accounts/add/caldav?preset=fastmail"))
     assert "https://caldav.fastmail.com/" in page and "App passwords" in page
-    # every preset is reachable from the chooser, and Google/Microsoft are "coming", not links
+    # every preset is reachable from the chooser; Google and Microsoft have pages of their own
     chooser = text(client.get("/accounts/add"))
     for key in ("icloud", "fastmail", "nextcloud", "other"):
         assert f"/accounts/add/caldav?preset={key}" in chooser
-    assert "Coming" in chooser and "/accounts/add/google" not in chooser
+    assert "/accounts/add/google" not in chooser and "/accounts/add/microsoft" not in chooser
+    assert "Coming" not in chooser  # nothing is left that homecal cannot link
 
 
 def test_preset_urls() -> None:
