@@ -97,7 +97,9 @@ def token_health(kind: str, secret: dict, now: datetime, *, testing_client: bool
     refreshed = _parse(secret.get("refreshed_at")) or linked
     age = max(0, (now - linked).days) if linked else None
     if kind == "microsoft":
-        return _microsoft(age, linked, refreshed, now, tz)
+        # each use renews the token: only a link left unused runs out by age
+        return _unused(age, linked, refreshed, now, tz, who="Microsoft ends", span="90 days",
+                       lifetime=MS_UNUSED_LIFETIME, warn_after=MS_UNUSED_WARN_AFTER)
     if kind != "google":
         return TokenHealth(age, linked, refreshed, None, None)
 
@@ -114,30 +116,21 @@ def token_health(kind: str, secret: dict, now: datetime, *, testing_client: bool
                        f"production ({GUIDE}), set {_SETTING} = false and re-link this account.")
         return TokenHealth(age, linked, refreshed, warning, ends)
 
-    if refreshed and now - refreshed >= UNUSED_WARN_AFTER:
-        ends = refreshed + UNUSED_LIFETIME
-        if now >= ends:
-            warning = (f"This link has not been used since {format_moment(refreshed, tz)}, and Google drops a "
-                       "link left unused for 6 months: it has probably stopped working. Re-link this account.")
-        else:
-            warning = (f"This link has not been used since {format_moment(refreshed, tz)}. Google drops a link "
-                       f"left unused for 6 months, so it will stop working around {format_moment(ends, tz)}: "
-                       "let homecal sync this account (is the daemon running?), or re-link it.")
-        return TokenHealth(age, linked, refreshed, warning, ends)
-    return TokenHealth(age, linked, refreshed, None, None)
+    return _unused(age, linked, refreshed, now, tz, who="Google drops", span="6 months",
+                   lifetime=UNUSED_LIFETIME, warn_after=UNUSED_WARN_AFTER)
 
 
-def _microsoft(age: int | None, linked: datetime | None, refreshed: datetime | None, now: datetime,
-               tz: tzinfo) -> TokenHealth:
-    """A Microsoft link runs out only when left unused for 90 days (each use renews it)."""
-    if not refreshed or now - refreshed < MS_UNUSED_WARN_AFTER:
+def _unused(age: int | None, linked: datetime | None, refreshed: datetime | None, now: datetime, tz: tzinfo, *,
+            who: str, span: str, lifetime: timedelta, warn_after: timedelta) -> TokenHealth:
+    """A link that runs out when left unused for `lifetime` (`who` ends it; `span` says how long)."""
+    if not refreshed or now - refreshed < warn_after:
         return TokenHealth(age, linked, refreshed, None, None)
-    ends = refreshed + MS_UNUSED_LIFETIME
+    ends = refreshed + lifetime
     if now >= ends:
-        warning = (f"This link has not been used since {format_moment(refreshed, tz)}, and Microsoft ends a "
-                   "link left unused for 90 days: it has probably stopped working. Re-link this account.")
+        warning = (f"This link has not been used since {format_moment(refreshed, tz)}, and {who} a link left "
+                   f"unused for {span}: it has probably stopped working. Re-link this account.")
     else:
-        warning = (f"This link has not been used since {format_moment(refreshed, tz)}. Microsoft ends a link "
-                   f"left unused for 90 days, so it will stop working around {format_moment(ends, tz)}: let "
-                   "homecal sync this account (is the daemon running?), or re-link it.")
+        warning = (f"This link has not been used since {format_moment(refreshed, tz)}. {who} a link left unused "
+                   f"for {span}, so it will stop working around {format_moment(ends, tz)}: let homecal sync this "
+                   "account (is the daemon running?), or re-link it.")
     return TokenHealth(age, linked, refreshed, warning, ends)
