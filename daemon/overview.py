@@ -62,6 +62,8 @@ _PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
      lambda m: f"Paused: this rule would delete {m[1]} events. Check the list and confirm if that is right."),
     (re.compile(r"Google refused"),
      lambda m: "Google refused homecal's stored permission: re-link the account and allow access again."),
+    (re.compile(r"Microsoft refused"),
+     lambda m: "Microsoft refused homecal's sign-in: re-link the account and sign in again."),
     (re.compile(r"login refused|refused access|needs re-linking"),
      lambda m: "The server refused the login: re-link the account with its current password "
                "(a Google account: allow access again)."),

@@ -1,6 +1,6 @@
-"""`homecal status` and `homecal doctor` on Google accounts: each account's state (ok, needs
-re-link, error), its token's age and any warning that Google is about to stop the link, with
-no token ever in the output."""
+"""`homecal status` and `homecal doctor` on Google and Microsoft accounts: each account's state
+(ok, needs re-link, error), its token's age and any warning that the provider is about to stop
+the link, with no token ever in the output."""
 
 from __future__ import annotations
 
@@ -98,3 +98,31 @@ def test_doctor_warns_about_a_google_link_about_to_stop(store, config) -> None:
     assert "Google will stop this link on Sat 28 Nov 2026" in checks["account work"].detail
     assert checks["account home"].level == "fail"
     assert checks["account dav"].level == "fail"
+
+
+def ms_secret(linked: datetime, refreshed: datetime) -> dict:
+    def z(moment: datetime) -> str:
+        return moment.isoformat().replace("+00:00", "Z")
+    return {"email": "ann@contoso.com", "home_account_id": "oid.tid", "client_id": "app",
+            "token_cache": '{"RefreshToken": {"x": {"secret": "MS-REFRESH-MARKER"}}}',
+            "linked_at": z(linked), "refreshed_at": z(refreshed)}
+
+
+def test_status_shows_microsoft_links_their_age_the_unused_warning_and_no_token(store, config) -> None:
+    ann = users.create(store, "ann", "correct horse battery", is_admin=True)
+    busy = accounts.add(store, ann.id, "microsoft", "outlook", AccessMode.READ_WRITE,
+                        ms_secret(NOW - timedelta(days=200), NOW - timedelta(hours=1))).id
+    accounts.add(store, ann.id, "microsoft", "idle", AccessMode.FREE_BUSY,
+                 ms_secret(NOW - timedelta(days=100), NOW - timedelta(days=80)))
+    accounts.record_failure(store, busy, "Microsoft refused homecal's sign-in (invalid_grant, AADSTS50173): "
+                                         "link the account again", status="needs-relink")
+    info = status(config, now=NOW)
+    by_name = {a["name"]: a for a in info["accounts"]}
+    assert by_name["outlook"]["state"] == "needs re-link" and by_name["outlook"]["token"]["age_days"] == 200
+    assert by_name["outlook"]["token"]["warning"] is None  # in use until it was refused
+    assert "Microsoft ends a link left unused for 90 days" in by_name["idle"]["token"]["warning"]
+    lines = "\n".join(account_lines(by_name["outlook"]))
+    assert "needs re-link" in lines and "nothing was deleted" in lines
+    assert "MS-REFRESH-MARKER" not in json.dumps(info) + lines
+    checks = {c.name: c for c in doctor(config, now=NOW)}
+    assert checks["account idle"].level == "warn" and checks["account outlook"].level == "fail"

@@ -113,3 +113,20 @@ def test_another_users_google_accounts_stay_out_of_my_dashboard(client, store, l
     theirs = add_google(store, other.id, "bobs-google", timedelta(days=6))
     text = page(client, "/")
     assert f'id="account-{theirs}"' not in text and "bobs-google" not in text
+
+
+def test_a_refused_microsoft_account_says_so_in_plain_words(client, store, logged_in):
+    linked = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat().replace("+00:00", "Z")
+    account_id = accounts.add(store, logged_in.id, "microsoft", "outlook", AccessMode.READ_WRITE, {
+        "email": "ann@contoso.com", "home_account_id": "oid.tid", "linked_at": linked, "refreshed_at": linked,
+        "token_cache": '{"RefreshToken": {"x": {"secret": "MS-REFRESH-MARKER"}}}'}).id
+    accounts.record_failure(store, account_id, "Microsoft refused homecal's sign-in (invalid_grant, AADSTS50173): "
+                                               "link the account again", status="needs-relink")
+    text = page(client, "/")
+    mine = words(row(text, account_id))
+    assert "Needs re-link: Microsoft refused the stored permission (token expired or revoked)." in mine
+    assert "Nothing was deleted; syncing of this account is paused." in mine
+    accounts_page = page(client, "/accounts/")
+    assert "linked 3 days ago" in words(accounts_page) or "3 days" in words(accounts_page)
+    assert f"/accounts/{account_id}/relink" in accounts_page
+    assert "MS-REFRESH-MARKER" not in text + accounts_page
