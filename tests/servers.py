@@ -54,6 +54,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from daemon.mail import SmtpSettings
 from tests.conftest import free_port
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["CountingProxy", "FeedServer", "RadicaleServer", "RecordedRequest", "ReceivedMail", "SmtpSink",
            "counting_proxy_fixture", "feed_server_fixture", "radicale_fixture", "self_signed_tls",
@@ -237,49 +238,27 @@ class _QuietServer(ThreadingHTTPServer):
         pass
 
 
-class _ThreadedServer:
-    """Runs an http.server in a daemon thread on 127.0.0.1 and a free port."""
+class _ThreadedServer(LoopbackServer):
+    """An http.server on 127.0.0.1 and a free port (the lifecycle: tests.fakes.loopback)."""
 
     handler_class: type[BaseHTTPRequestHandler]
 
     def __init__(self) -> None:
         #: set before start() to serve https (see `self_signed_tls`)
         self.tls_context: ssl.SSLContext | None = None
-        self._httpd: _QuietServer | None = None
-        self._thread: threading.Thread | None = None
         self.lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return self._httpd.server_address[1]
 
     @property
     def base_url(self) -> str:
         return f"{'https' if self.tls_context else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self) -> Self:
+    def _make_server(self) -> _QuietServer:
         handler = type("Handler", (self.handler_class,), {"owner": self})
-        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        httpd = _QuietServer(("127.0.0.1", 0), handler)
         if self.tls_context is not None:
-            self._httpd.socket = self.tls_context.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True, name=type(self).__name__)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+            httpd.socket = self.tls_context.wrap_socket(httpd.socket, server_side=True)
+        return httpd
 
     @property
     def count(self) -> int:

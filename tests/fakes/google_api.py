@@ -17,34 +17,22 @@ google_errors. This module holds the public `GoogleFake` and the `google_fake` f
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Self
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from tests.fakes.google_errors import ApiError
 from tests.fakes.google_http import FakeCore, RequestRecord
 from tests.fakes.google_oauth import normalise_scopes
 from tests.fakes.google_state import is_deleted
+from tests.fakes.loopback import WsgiLoopback
 
 __all__ = ["GoogleFake", "RequestRecord", "google_fake"]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: consent URLs and redirects carry codes."""
-
-    def log_request(self, *args, **kwargs) -> None:
-        pass
-
-    def log(self, *args, **kwargs) -> None:
-        pass
-
-
-class GoogleFake(FakeCore):
+class GoogleFake(FakeCore, WsgiLoopback):
     """Google Calendar + OAuth on 127.0.0.1. Knobs (plain attributes): `empty_pages`,
     `fault_rate` (with `seed(n)`), `quota_exceeded`, `per_user_limit`, `login_as`,
     `deny_next`, `grant_only`, `allowed_redirects`. Log: `requests`, `http_requests`,
@@ -52,33 +40,11 @@ class GoogleFake(FakeCore):
 
     def __init__(self) -> None:
         super().__init__()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.url = ""
 
-    # ---- lifecycle -----------------------------------------------------------------------
-    def start(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="google-fake", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # ---- lifecycle (tests.fakes.loopback) ---------------------------------------------------
+    def _started(self, base_url: str) -> None:
+        self.url = base_url + "/"
 
     @property
     def auth_uri(self) -> str:

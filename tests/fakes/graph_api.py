@@ -18,13 +18,10 @@ fixture. Tokens come from the shared Directory (tests/fakes/ms_directory.py).
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Self
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from tests.fakes.graph_delta import window_instances
 from tests.fakes.graph_errors import GraphError
@@ -32,21 +29,12 @@ from tests.fakes.graph_events import occurrence_id, render
 from tests.fakes.graph_http import GraphCore, RequestRecord
 from tests.fakes.graph_state import Mailbox
 from tests.fakes.graph_time import graph_stamp
+from tests.fakes.loopback import WsgiLoopback
 from tests.fakes.ms_directory import Directory
 
 __all__ = ["GraphFake", "RequestRecord", "graph_fake"]
 
 DEFAULT_SCOPES = ("Calendars.ReadWrite", "User.Read")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: URLs carry delta tokens and event ids."""
-
-    def log_request(self, *args, **kwargs) -> None:
-        pass
-
-    def log(self, *args, **kwargs) -> None:
-        pass
 
 
 def _aware(dt: datetime) -> datetime:
@@ -60,41 +48,19 @@ def _value(dt: datetime | dict) -> dict:
     return {"dateTime": graph_stamp(_aware(dt).astimezone(UTC).replace(tzinfo=None)), "timeZone": "UTC"}
 
 
-class GraphFake(GraphCore):
+class GraphFake(GraphCore, WsgiLoopback):
     """Graph on 127.0.0.1. Knobs (plain attributes): `max_concurrent` (4), `slow` (seconds each
     answer waits, holding its slot), `replay`, `hide_transaction_id`. Faults: `fail_next`,
     `fault_rate`. Log: `requests`, `peak_in_flight`, `invitations`, `cancellations`."""
 
     def __init__(self, directory: Directory) -> None:
         super().__init__(directory)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.url = ""
 
-    # ---- lifecycle -----------------------------------------------------------------------
-    def start(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+    # ---- lifecycle (tests.fakes.loopback) ---------------------------------------------------
+    def _started(self, base_url: str) -> None:
+        self.url = base_url
         self.endpoint = self.url + "/v1.0"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="graph-fake", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def invitations(self) -> list[dict]:

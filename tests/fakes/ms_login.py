@@ -29,12 +29,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tests.fakes.loopback import WsgiLoopback
 from tests.fakes.ms_directory import Directory, MsUser, TokenRefused
 
 __all__ = ["MsLoginFake", "ms_login", "LoginRecord"]
@@ -47,16 +47,6 @@ _PATH = re.compile(r"^/(?P<tenant>[^/]+)/(?P<rest>v2\.0/\.well-known/openid-conf
                    r"oauth2/v2\.0/(?:authorize|token|devicecode))$")
 
 Response = tuple[int, dict[str, str], bytes]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: URLs carry codes."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 @dataclass
@@ -123,7 +113,7 @@ def _s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 
 
-class MsLoginFake:
+class MsLoginFake(WsgiLoopback):
     """Microsoft's sign-in endpoints on 127.0.0.1, sharing users and tokens with a Directory."""
 
     def __init__(self, directory: Directory) -> None:
@@ -140,33 +130,11 @@ class MsLoginFake:
         self._codes: dict[str, _Code] = {}
         self._devices: dict[str, _Device] = {}  # device_code -> state
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.endpoint = ""
 
-    # ---- lifecycle -----------------------------------------------------------------------
-    def start(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=_QuietHandler)
-        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="ms-login-fake", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # ---- lifecycle (tests.fakes.loopback) ---------------------------------------------------
+    def _started(self, base_url: str) -> None:
+        self.endpoint = base_url
 
     # ---- test knobs ----------------------------------------------------------------------
     def _device(self, user_code: str) -> _Device:
