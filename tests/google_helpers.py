@@ -14,10 +14,11 @@ import pytest
 from daemon import access
 from daemon.config import Config, with_overrides
 from daemon.models import AccessMode
-from daemon.providers import google_http, make_provider
+from daemon.providers import google_http
 from daemon.store import accounts
 from daemon.store.accounts import Account
 from daemon.store.db import Store
+from tests.sync_helpers import save_linked
 
 
 def google_config(config: Config, fake, **extra) -> Config:
@@ -39,13 +40,7 @@ def link_google(store: Store, config: Config, fake, user_id: int, email: str, *,
               "expiry": tokens.get("expiry"), "scopes": list(access.scopes("google", mode)),
               "client_id": fake.client_id, "client_secret": "", "linked_at": now_text(),
               "refreshed_at": now_text()}
-    account = accounts.add(store, user_id, "google", name or f"G {email}", mode, secret)
-    provider = make_provider(store, config, account, UTC)
-    try:
-        accounts.save_calendars(store, account.id, provider.list_calendars())
-    finally:
-        provider.close()
-    return accounts.get(store, account.id)
+    return save_linked(store, config, user_id, "google", name or f"G {email}", mode, secret)
 
 
 def calendar_of(store: Store, account: Account, remote_id: str):

@@ -6,17 +6,15 @@ providers are built by `make_provider`, the path the daemon takes.
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import pytest
 
 from daemon.config import Config
 from daemon.models import AccessMode
-from daemon.providers import make_provider, microsoft_http
-from daemon.store import accounts
+from daemon.providers import microsoft_http
 from daemon.store.accounts import Account
 from daemon.store.db import Store
 from tests.ms_helpers import microsoft_config, ms_secret
+from tests.sync_helpers import save_linked
 
 __all__ = ["graph_config", "link_microsoft", "fast_graph_retries"]
 
@@ -32,13 +30,7 @@ def link_microsoft(store: Store, config: Config, graph_fake, ms_login, user_id: 
     secret = ms_secret(config, ms_login, email, mode)
     graph_fake.mailbox(email)
     secret["email"] = email
-    account = accounts.add(store, user_id, "microsoft", name or f"M {email}", mode, secret)
-    provider = make_provider(store, config, account, UTC)
-    try:
-        accounts.save_calendars(store, account.id, provider.list_calendars())
-    finally:
-        provider.close()
-    return accounts.get(store, account.id)
+    return save_linked(store, config, user_id, "microsoft", name or f"M {email}", mode, secret)
 
 
 @pytest.fixture

@@ -11,40 +11,22 @@ converges, with no duplicates, while a tenth of Google's answers are faults.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon import linking
-from daemon.ical import instances_from_ical
-from daemon.models import AccessMode, Style, Window
-from daemon.providers import make_provider
-from daemon.store import accounts, users
+from daemon.models import Style
+from daemon.store import accounts
 from daemon.store import rules as rules_repo
-from daemon.sync.engine import SyncEngine
-from daemon.sync.options import RuleOptions
 from tests.google_helpers import calendar_of, fast_retries, google_config, instances, link_google  # noqa: F401
+from tests.sync_helpers import BERLIN, TODAY, at, dav_instances, google_live, make_owner, run, sync_env, vcal
 
 pytestmark = pytest.mark.slow
 
 ANN = "ann@example.com"
-BERLIN = ZoneInfo("Europe/Berlin")
-NOW = datetime.now(UTC).replace(microsecond=0)
-TODAY = NOW.date()
-
-
-def at(days: int, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(TODAY + timedelta(days=days), datetime.min.time(), UTC).replace(hour=hour, minute=minute)
 
 
 def gtime(moment: datetime) -> dict:
     return {"dateTime": moment.isoformat().replace("+00:00", "Z"), "timeZone": "UTC"}
-
-
-def vcal(uid: str, start: datetime, end: datetime, summary: str) -> str:
-    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n"
-            f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start:%Y%m%dT%H%M%SZ}\r\n"
-            f"DTEND:{end:%Y%m%dT%H%M%SZ}\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
 @pytest.fixture
@@ -54,57 +36,17 @@ def env(store, config, google_fake, radicale, fast_retries):  # noqa: F811
     cal_a = google_fake.add_calendar(ANN, summary="A", time_zone="Europe/Berlin")
     cal_b = google_fake.add_calendar(ANN, summary="B")
     cfg = google_config(config, google_fake)
-    owner = users.create(store, "owner", "correct horse battery", is_admin=True)
-    users.set_timezone(store, owner.id, "Europe/Berlin")
+    owner = make_owner(store)
     g = link_google(store, cfg, google_fake, owner.id, ANN, name="google")
-    dav_user = radicale.new_user("gsync")
-    dav_urls = {n: radicale.make_calendar(dav_user, n) for n in ("src", "dst")}
-    dav, _ = linking.link(store, cfg, owner.id, "caldav", "dav", AccessMode.READ_WRITE,
-                          linking.caldav_secret(radicale.url, dav_user, radicale.password(dav_user)))
-
-    class Env:
-        pass
-
-    e = Env()
-    e.store, e.cfg, e.fake, e.owner, e.radicale, e.dav_user = store, cfg, google_fake, owner, radicale, dav_user
+    e = sync_env(store, cfg, owner, radicale, "gsync")
+    e.fake, e.google = google_fake, g
     e.g_cal = {"A": calendar_of(store, g, cal_a), "B": calendar_of(store, g, cal_b)}
     e.g_remote = {"A": cal_a, "B": cal_b}
-    e.dav_cal = {n: next(c for c in accounts.calendars(store, dav.id) if c.remote_id.rstrip("/").endswith(n))
-                 for n in ("src", "dst")}
-    e.dav_urls = dav_urls
-    e.google = g
-    e.clock = {"now": datetime.now(UTC)}
-    e.engine = SyncEngine(store, cfg, lambda account, tz: make_provider(store, cfg, account, tz),
-                          now=lambda: e.clock["now"])
-
-    def rule(src, dst, style=Style.CLONE, **opts):
-        return rules_repo.add(store, owner.id, [src.id], dst.id, RuleOptions(style=style, **opts)).id
-    e.rule = rule
     return e
 
 
-def run(env, rounds: int = 1):
-    reports = []
-    for _ in range(rounds):
-        reports = env.engine.run()
-    return reports
-
-
-def dav_instances(env, name: str):
-    import caldav
-
-    client = caldav.DAVClient(env.dav_urls[name], username=env.dav_user,
-                              password=env.radicale.password(env.dav_user))
-    window = Window.around(NOW, 1, 90)
-    out = []
-    for obj in client.calendar(url=env.dav_urls[name]).objects(load_objects=True):
-        if obj.data:
-            out += instances_from_ical(obj.data, str(obj.url), window, BERLIN)
-    return out
-
-
 def live(env, name: str) -> list[dict]:
-    return [e for e in env.fake.events(env.g_remote[name]) if e.get("status") != "cancelled"]
+    return google_live(env.fake, env.g_remote[name])
 
 
 def test_google_series_arrives_in_caldav_exactly(env):

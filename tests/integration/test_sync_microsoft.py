@@ -13,41 +13,23 @@ and a sync that converges, with no duplicates, while a tenth of Graph's answers 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon import linking
 from daemon.booking import outbox_job
 from daemon.config import with_overrides
-from daemon.ical import instances_from_ical
-from daemon.models import AccessMode, Style, Window
-from daemon.providers import make_provider
+from daemon.models import Style
 from daemon.providers import microsoft_events as me
 from daemon.store import accounts, users
 from daemon.store import rules as rules_repo
-from daemon.sync.engine import SyncEngine
-from daemon.sync.options import RuleOptions
 from tests.google_helpers import calendar_of, fast_retries, google_config, link_google  # noqa: F401
 from tests.graph_helpers import fast_graph_retries, graph_config, link_microsoft  # noqa: F401
+from tests.sync_helpers import BERLIN, TODAY, at, dav_instances, google_live, make_owner, run, sync_env, vcal
 
 pytestmark = pytest.mark.slow
 
 ANN = "ann@contoso.com"
 GANN = "ann@example.com"
-BERLIN = ZoneInfo("Europe/Berlin")
-NOW = datetime.now(UTC).replace(microsecond=0)
-TODAY = NOW.date()
-
-
-def at(days: int, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(TODAY + timedelta(days=days), datetime.min.time(), UTC).replace(hour=hour, minute=minute)
-
-
-def vcal(uid: str, start: datetime, end: datetime, summary: str) -> str:
-    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n"
-            f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start:%Y%m%dT%H%M%SZ}\r\n"
-            f"DTEND:{end:%Y%m%dT%H%M%SZ}\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
 @pytest.fixture
@@ -62,45 +44,16 @@ def env(store, config, graph_fake, ms_login, google_fake, radicale, smtp_sink, f
     cal_g = google_fake.add_calendar(GANN, summary="G")
     cfg = graph_config(google_config(config, google_fake), graph_fake, ms_login)
     cfg = with_overrides(cfg, smtp=smtp_sink.config_smtp(), server={"public_url": "https://cal.example.org"})
-    owner = users.create(store, "owner", "correct horse battery", is_admin=True)
-    users.set_timezone(store, owner.id, "Europe/Berlin")
+    owner = make_owner(store)
     users.set_email(store, owner.id, "owner@example.org")
     m = link_microsoft(store, cfg, graph_fake, ms_login, owner.id, ANN, name="outlook")
     g = link_google(store, cfg, google_fake, owner.id, GANN, name="google")
-    dav_user = radicale.new_user("msync")
-    dav_urls = {n: radicale.make_calendar(dav_user, n) for n in ("src", "dst")}
-    dav, _ = linking.link(store, cfg, owner.id, "caldav", "dav", AccessMode.READ_WRITE,
-                          linking.caldav_secret(radicale.url, dav_user, radicale.password(dav_user)))
-
-    class Env:
-        pass
-
-    e = Env()
-    e.store, e.cfg, e.fake, e.gfake, e.owner, e.radicale, e.dav_user = (store, cfg, graph_fake, google_fake, owner,
-                                                                        radicale, dav_user)
-    e.smtp = smtp_sink
+    e = sync_env(store, cfg, owner, radicale, "msync")
+    e.fake, e.gfake, e.smtp, e.microsoft = graph_fake, google_fake, smtp_sink, m
     e.m_cal = {"A": calendar_of(store, m, cal_a), "B": calendar_of(store, m, cal_b)}
     e.m_remote = {"A": cal_a, "B": cal_b}
     e.g_cal, e.g_remote = calendar_of(store, g, cal_g), cal_g
-    e.dav_cal = {n: next(c for c in accounts.calendars(store, dav.id) if c.remote_id.rstrip("/").endswith(n))
-                 for n in ("src", "dst")}
-    e.dav_urls = dav_urls
-    e.microsoft = m
-    e.clock = {"now": datetime.now(UTC)}
-    e.engine = SyncEngine(store, cfg, lambda account, tz: make_provider(store, cfg, account, tz),
-                          now=lambda: e.clock["now"])
-
-    def rule(src, dst, style=Style.CLONE, **opts):
-        return rules_repo.add(store, owner.id, [src.id], dst.id, RuleOptions(style=style, **opts)).id
-    e.rule = rule
     return e
-
-
-def run(env, rounds: int = 1):
-    reports = []
-    for _ in range(rounds):
-        reports = env.engine.run()
-    return reports
 
 
 def live(env, name: str) -> list[dict]:
@@ -109,20 +62,7 @@ def live(env, name: str) -> list[dict]:
 
 
 def glive(env) -> list[dict]:
-    return [e for e in env.gfake.events(env.g_remote) if e.get("status") != "cancelled"]
-
-
-def dav_instances(env, name: str):
-    import caldav
-
-    client = caldav.DAVClient(env.dav_urls[name], username=env.dav_user,
-                              password=env.radicale.password(env.dav_user))
-    window = Window.around(NOW, 1, 90)
-    out = []
-    for obj in client.calendar(url=env.dav_urls[name]).objects(load_objects=True):
-        if obj.data:
-            out += instances_from_ical(obj.data, str(obj.url), window, BERLIN)
-    return out
+    return google_live(env.gfake, env.g_remote)
 
 
 def add(env, name: str, summary: str, start: datetime, end: datetime, **fields) -> dict:
