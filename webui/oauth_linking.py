@@ -68,6 +68,7 @@ class OAuthLinking:
     #: where the user allows access, in messages ("Google's consent screen")
     consent_page: str
     callback_path: str
+    #: the form's and the re-link page's templates (both extend accounts/_oauth_*.html)
     new_template: str
     relink_template: str
     #: the status of the redirect to the provider (Google's pages have always used 303)
@@ -93,7 +94,7 @@ class OAuthLinking:
         return global_settings.effective_public_url(get_config(), get_store()) + self.callback_path
 
     def _page(self, template: str, **context: object) -> Response:
-        response = current_app.make_response(render_template(template, **context))
+        response = current_app.make_response(render_template(template, provider=self.label, **context))
         parts = urlsplit(self.sign_in_uri(get_config()))
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
             "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}")
