@@ -24,17 +24,18 @@ from daemon.config import Config
 from daemon.models import AccessMode, Style
 from daemon.store import accounts, users
 from daemon.store import rules as rules_repo
-from daemon.store import settings as global_settings
 from daemon.store.db import Store
 from daemon.sync.cycle import run_sync
 from daemon.sync.options import RuleOptions
-from tests.e2e.conftest import ADMIN, CONTRAST_JS, PASSWORD, SCREENSHOTS
+from tests.e2e.conftest import ADMIN, PASSWORD
+from tests.e2e.oauth_steps import (browser_walk, decline_consent, expect_linked, expect_relinked, log_in,
+                                   needs_relink_row, open_add_form, open_relink, shot)
+from tests.e2e.oauth_steps import public_fixture  # noqa: F401 - the `public` fixture
 from tests.fakes.google_api import GoogleFake
 from tests.google_helpers import google_config
 
 pytestmark = pytest.mark.e2e
 
-DESKTOP = {"width": 1280, "height": 900}
 ANN = "ann@example.com"
 SECOND = "Family"
 NAME = "Ann at Google"
@@ -45,8 +46,6 @@ MODES = {
     "Free/busy only": [f"{G}calendar.events.freebusy", f"{G}calendar.calendarlist.readonly"],
     "No access": [],
 }
-#: Playwright's waits: a loaded 2-core machine can be slow, a broken page fails anyway
-WAIT_MS = 15_000
 
 
 @pytest.fixture(autouse=True)
@@ -72,51 +71,17 @@ def config(config: Config, fake: GoogleFake) -> Config:
     return google_config(config, fake)
 
 
-@pytest.fixture
-def public(live_server: str, store: Store) -> str:
-    """The live server's address as the public URL: Google sends the browser back there."""
-    global_settings.save_public_url(store, live_server)
-    return live_server
-
-
-def shot(page, name: str) -> None:
-    """Save a screenshot, and check on the way that every text on the page is readable."""
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-    low = page.evaluate(CONTRAST_JS)
-    assert low == [], f"{name}: text below the WCAG AA contrast: {low}"
-
-
 def test_link_free_busy_through_consent_then_relink_after_google_refuses_and_a_declined_consent(
         public: str, browser, fake: GoogleFake, store: Store, config: Config) -> None:
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     admin = users.create(store, ADMIN, PASSWORD, is_admin=True)
-    context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    problems: list[str] = []
-    # a CSP refusal shows up as a console error (and the navigation stops short of Google)
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda err: problems.append(str(err)))
-    try:
-        page.goto(f"{public}/login")
-        page.get_by_label("User name").fill(ADMIN)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        expect(page).to_have_url(f"{public}/")
+    with browser_walk(browser) as walk:
+        page = walk.page
+        log_in(page, public)
 
         # -- 1. link in free-busy mode: the scopes are on the form before anything is sent
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="Accounts").click()
-        page.get_by_role("link", name="Add an account").first.click()
-        page.get_by_role("link", name="Google Calendar").click()
-        expect(page.get_by_role("heading", name="Add a Google account")).to_be_visible()
-        choices = page.locator(".choice")
-        expect(choices).to_have_count(len(MODES))
-        for block, (label, scopes) in zip(choices.all(), MODES.items(), strict=True):
-            expect(block.get_by_label(label, exact=True)).to_be_visible()
-            expect(block.locator("code")).to_have_text(scopes)
+        open_add_form(page, "Google Calendar", "Add a Google account", MODES)
         expect(page.get_by_text(f"{G}calendar.events.freebusy", exact=True)).to_be_visible()
         expect(page.get_by_text(f"{public}/accounts/google/callback", exact=True)).to_be_visible()
         page.get_by_label("Account name").fill(NAME)
@@ -128,11 +93,7 @@ def test_link_free_busy_through_consent_then_relink_after_google_refuses_and_a_d
         # through the consent screen (CSP form-action followed the redirect) and back
         expect(page).to_have_url(re.compile(re.escape(f"{public}/accounts/") + r"#account-\d+$"))
         assert _consent_count(fake) == consents + 1, "the browser never reached Google's consent screen"
-        [account] = accounts.all_accounts(store, admin.id)
-        assert (account.kind, account.mode, account.status) == ("google", AccessMode.FREE_BUSY, "ok")
-        card = page.locator(f"#account-{account.id}")
-        expect(card.get_by_role("heading", name=NAME)).to_be_visible()
-        expect(page.get_by_text(f"Linked {NAME} ({ANN}) with 2 calendars.")).to_be_visible()
+        account, card = expect_linked(page, store, admin.id, "google", AccessMode.FREE_BUSY, NAME, ANN)
         rows = card.locator(".calendar-table tbody th")
         expect(rows).to_have_text([ANN, SECOND], ignore_case=False)
         expect(card.get_by_text("Free/busy only")).to_be_visible()
@@ -157,26 +118,17 @@ def test_link_free_busy_through_consent_then_relink_after_google_refuses_and_a_d
         assert accounts.get(store, account.id).status == "needs-relink"
         assert len(rules_repo.mappings(store, rule.id)) == 1
 
-        page.goto(f"{public}/")
-        row = page.locator(f"tr#account-{account.id}")
-        expect(row.locator(".badge")).to_have_text(re.compile(r"Needs re-link$"))
+        row = needs_relink_row(page, public, account)
         expect(row.get_by_text("Nothing was deleted", exact=False)).to_be_visible()
         shot(page, "dashboard-google-relink")
-        row.get_by_role("link", name=f"Re-link {NAME}").click()
-        expect(page).to_have_url(f"{public}/accounts/#account-{account.id}")
-        page.locator(f"#account-{account.id}").get_by_role("link", name=f"Re-link {NAME}").click()
-        expect(page.get_by_role("heading", name=f"Re-link {NAME}")).to_be_visible()
-        expect(page.get_by_text("nothing was deleted", exact=False)).to_be_visible()
+        open_relink(page, public, row, account, NAME)
         expect(page.get_by_text(f"{G}calendar.events.freebusy", exact=True)).to_be_visible()
         shot(page, "account-google-relink")
         consents = _consent_count(fake)
         page.get_by_role("button", name="Continue to Google").click()
 
-        expect(page).to_have_url(f"{public}/accounts/#account-{account.id}")
+        card = expect_relinked(page, public, account, NAME, ANN)
         assert _consent_count(fake) == consents + 1, "the re-link never reached Google's consent screen"
-        expect(page.get_by_text(f"Re-linked {NAME} ({ANN}) with 2 calendars.")).to_be_visible()
-        card = page.locator(f"#account-{account.id}")
-        expect(card.locator(".badge")).to_have_text(re.compile("Healthy"))
         expect(card.get_by_text("Needs re-link")).to_have_count(0)
         again = accounts.get(store, account.id)
         assert again.status == "ok" and [a.id for a in accounts.all_accounts(store, admin.id)] == [account.id, home.id]
@@ -186,22 +138,13 @@ def test_link_free_busy_through_consent_then_relink_after_google_refuses_and_a_d
 
         # -- 4. a declined consent: back on the form, told plainly, nothing linked
         fake.deny_next = True
-        page.goto(f"{public}/accounts/google/new")
-        page.get_by_label("Account name").fill("Declined")
-        page.get_by_label("Read and write", exact=True).check()
         consents = _consent_count(fake)
-        page.get_by_role("button", name="Continue to Google").click()
-        expect(page.get_by_text("You declined access on Google's consent screen, so nothing was linked.",
-                                exact=False)).to_be_visible()
-        expect(page).to_have_url(re.compile(re.escape(f"{public}/accounts/google/new?")))
-        expect(page.get_by_label("Account name")).to_have_value("Declined")
+        decline_consent(page, public, "google", "Continue to Google",
+                        "You declined access on Google's consent screen, so nothing was linked.")
         assert _consent_count(fake) == consents + 1
         assert [a.name for a in accounts.all_accounts(store, admin.id)] == [NAME, "Home"]
         shot(page, "account-google-declined")
-        assert problems == []
-    finally:
-        context.close()
-        expect.set_options(timeout=None)  # back to Playwright's default for the other tests
+        assert walk.problems == []
 
 
 def _consent_count(fake: GoogleFake) -> int:
