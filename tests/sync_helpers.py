@@ -8,12 +8,14 @@
 - `run`, `dav_instances`, `google_live`: run the engine; what a calendar holds afterwards.
 - `save_linked`: store a linked account and list its calendars through `make_provider`, the
   path the daemon takes (tests/google_helpers.py and tests/graph_helpers.py use it).
+- `closing_factory`: the provider tests' `make_provider` fixture body (providers closed after).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from daemon import linking
@@ -29,8 +31,8 @@ from daemon.store.users import User
 from daemon.sync.engine import SyncEngine
 from daemon.sync.options import RuleOptions
 
-__all__ = ["BERLIN", "NOW", "TODAY", "SyncEnv", "at", "dav_instances", "google_live", "make_owner", "run",
-           "save_linked", "sync_env", "vcal"]
+__all__ = ["BERLIN", "NOW", "TODAY", "SyncEnv", "at", "closing_factory", "dav_instances", "google_live",
+           "make_owner", "run", "save_linked", "sync_env", "vcal"]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -58,6 +60,26 @@ def save_linked(store: Store, config: Config, user_id: int, kind: str, name: str
     finally:
         provider.close()
     return accounts.get(store, account.id)
+
+
+P = TypeVar("P")
+
+
+def closing_factory(build: Callable[[AccessMode], P]) -> Iterator[Callable[[AccessMode], P]]:
+    """Yields `make(mode)`, which builds a provider with `build` and keeps it; every one made is
+    closed afterwards. A `make_provider` fixture is `yield from closing_factory(...)`."""
+    made: list[Any] = []
+
+    def make(mode: AccessMode) -> P:
+        provider = build(mode)
+        made.append(provider)
+        return provider
+
+    try:
+        yield make
+    finally:
+        for provider in made:
+            provider.close()
 
 
 def make_owner(store: Store) -> User:

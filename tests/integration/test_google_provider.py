@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from daemon.providers.google import CURSOR_PREFIX, GoogleProvider, google_provid
 from tests.contract import TZ, WINDOW, Mirror, ProviderContract, draft, new_key
 from tests.google_helpers import fast_retries, google_config, now_text  # noqa: F401 - fixture
 from tests.google_helpers import instances as api_instances
+from tests.sync_helpers import closing_factory
 
 EMAIL = "ann@example.com"
 
@@ -62,17 +64,8 @@ def gconfig(config, google_fake):
 
 
 @pytest.fixture
-def make_provider(gconfig, google_fake, fast_retries):  # noqa: F811
-    made: list[GoogleProvider] = []
-
-    def make(mode: AccessMode) -> GoogleProvider:
-        p = google_provider(gconfig, secret_for(google_fake, mode), mode, TZ)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
+def make_provider(gconfig, google_fake, fast_retries) -> Iterator[Callable[[AccessMode], GoogleProvider]]:  # noqa: F811
+    yield from closing_factory(lambda mode: google_provider(gconfig, secret_for(google_fake, mode), mode, TZ))
 
 
 class TestGoogleContract(ProviderContract):

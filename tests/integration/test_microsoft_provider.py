@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from daemon.providers.microsoft import MicrosoftProvider, microsoft_provider
 from tests.contract import TZ, WINDOW, Mirror, ProviderContract, draft, new_key
 from tests.graph_helpers import fast_graph_retries, graph_config  # noqa: F401 - fixture
 from tests.ms_helpers import ms_secret
+from tests.sync_helpers import closing_factory
 
 ANN = "ann@contoso.com"
 #: the UID a contract test wrote -> the id the fake gave its event (Graph makes its own iCalUId)
@@ -55,18 +57,12 @@ def mconfig(config, graph_fake, ms_login):
 
 
 @pytest.fixture
-def make_provider(mconfig, ms_login, fast_graph_retries):  # noqa: F811
-    made: list[MicrosoftProvider] = []
+def make_provider(mconfig, ms_login,
+                  fast_graph_retries) -> Iterator[Callable[[AccessMode], MicrosoftProvider]]:  # noqa: F811
+    def build(mode: AccessMode) -> MicrosoftProvider:
+        return microsoft_provider(mconfig, ms_secret(mconfig, ms_login, ANN, mode) | {"email": ANN}, mode, TZ)
 
-    def make(mode: AccessMode) -> MicrosoftProvider:
-        secret = ms_secret(mconfig, ms_login, ANN, mode) | {"email": ANN}
-        p = microsoft_provider(mconfig, secret, mode, TZ)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
+    yield from closing_factory(build)
 
 
 class TestMicrosoftContract(ProviderContract):
