@@ -11,7 +11,9 @@ address the user typed): `link_google` lists the calendars with those tokens fir
 account's e-mail from the primary calendar, and only then stores account and calendars in one
 transaction. `relink_google` swaps in new tokens for the same Google account, keeping the
 account, its calendars and its rules. Microsoft accounts work the same way in
-daemon.linking_microsoft; `link` and `explain` dispatch to it.
+daemon.linking_microsoft; `link` and `explain` dispatch to it. Both providers share this
+module's shape: `link_signed_in` (name check, list with the new tokens, then store account and
+calendars together) and `swap_secret` (new credentials in, success recorded, calendars saved).
 
 The CalDAV presets (iCloud, Fastmail, Nextcloud) live here too, with the hint each provider
 needs (iCloud refuses the Apple ID password: it takes an app-specific one).
@@ -20,6 +22,8 @@ needs (iCloud refuses the Apple ID password: it takes an app-specific one).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -110,6 +114,44 @@ def _zone(store: Store, user_id: int) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def add_with_calendars(store: Store, user_id: int, kind: str, name: str, mode: AccessMode, secret: dict,
+                   infos: list[CalendarInfo]) -> tuple[Account, list[Calendar]]:
+    """Store a new account and the calendars its credentials listed, in one transaction."""
+    with store.atomic():
+        account = accounts.add(store, user_id, kind, name, mode, secret)
+        cals = accounts.save_calendars(store, account.id, infos)
+    return account, cals
+
+
+def swap_secret(store: Store, account: Account, secret: dict, infos: list[CalendarInfo]) -> list[Calendar]:
+    """Put re-linked credentials (shown to list `infos`) into the account, in one transaction.
+
+    The account is healthy again afterwards: status ok, failures and backoff cleared.
+    """
+    with store.atomic():
+        accounts.set_secret(store, account.id, secret)
+        accounts.record_success(store, account.id)
+        return accounts.save_calendars(store, account.id, infos)
+
+
+#: lists the calendars fresh sign-in tokens can see: (secret, mode, zone) -> (calendars, the secret
+#: completed with what was learnt, e.g. the address)
+SignInListing = Callable[[dict, AccessMode, ZoneInfo], tuple[list[CalendarInfo], dict]]
+
+
+def link_signed_in(store: Store, user_id: int, kind: str, name: str, mode: AccessMode | str, secret: dict,
+                   list_calendars: SignInListing) -> tuple[Account, list[Calendar]]:
+    """Store an account of a provider with a sign-in (Google, Microsoft) once its tokens list its calendars.
+
+    Name problems are found before the provider is asked anything; nothing is kept when the
+    listing fails; account and calendars are written together.
+    """
+    mode = AccessMode(mode)
+    name = accounts.check_new_name(store, user_id, name)
+    infos, secret = list_calendars(secret, mode, _zone(store, user_id))
+    return add_with_calendars(store, user_id, kind, name, mode, secret, infos)
+
+
 def _remote_provider(kind: str, mode: AccessMode, secret: dict, tz: ZoneInfo) -> Provider:
     """A provider over credentials that are not stored (yet): how they are tried first."""
     if kind == "caldav":
@@ -172,10 +214,7 @@ def relink(store: Store, config: Config, account: Account, secret: dict) -> list
     if account.kind not in _REMOTE_KINDS:
         raise UsageError(f"a {account.kind} account has nothing to re-link")
     infos = try_credentials(account.kind, account.mode, secret, _zone(store, account.user_id))
-    with store.atomic():
-        accounts.set_secret(store, account.id, secret)
-        accounts.record_success(store, account.id)
-        return accounts.save_calendars(store, account.id, infos)
+    return swap_secret(store, account, secret, infos)
 
 
 def refresh(store: Store, config: Config, account: Account) -> list[Calendar]:
@@ -228,13 +267,7 @@ def link_google(store: Store, config: Config, user_id: int, name: str, mode: Acc
 
     Nothing is kept when the listing fails; account and calendars are written together.
     """
-    mode = AccessMode(mode)
-    name = accounts.check_new_name(store, user_id, name)
-    infos, secret = google_calendars(config, secret, mode, _zone(store, user_id))
-    with store.atomic():
-        account = accounts.add(store, user_id, "google", name, mode, secret)
-        cals = accounts.save_calendars(store, account.id, infos)
-    return account, cals
+    return link_signed_in(store, user_id, "google", name, mode, secret, partial(google_calendars, config))
 
 
 def relink_google(store: Store, config: Config, account: Account, secret: dict) -> list[Calendar]:
@@ -254,10 +287,7 @@ def relink_google(store: Store, config: Config, account: Account, secret: dict) 
     if before and after and before != after:
         raise UsageError(f"you signed in to Google as {secret['email']}, but {account.name} is {old['email']}: "
                          f"link again as {old['email']}, or add {secret['email']} as a new account")
-    with store.atomic():
-        accounts.set_secret(store, account.id, secret)
-        accounts.record_success(store, account.id)
-        return accounts.save_calendars(store, account.id, infos)
+    return swap_secret(store, account, secret, infos)
 
 
 def removal_blockers(store: Store, account_id: int) -> list[int]:

@@ -14,10 +14,12 @@ and its one calendar is named after it.
 
 from __future__ import annotations
 
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from daemon.config import Config
 from daemon.errors import AuthError, HomecalError, ProviderError, RateLimited, UsageError
+from daemon.linking import _zone, link_signed_in, swap_secret
 from daemon.models import AccessMode, CalendarInfo
 from daemon.store import accounts
 from daemon.store.accounts import Account, Calendar
@@ -60,23 +62,10 @@ def microsoft_calendars(config: Config, secret: dict, mode: AccessMode | str,
     return infos, secret
 
 
-def _zone(store: Store, user_id: int) -> ZoneInfo:
-    from daemon.linking import _zone as zone
-
-    return zone(store, user_id)
-
-
 def link_microsoft(store: Store, config: Config, user_id: int, name: str, mode: AccessMode | str,
                    secret: dict) -> tuple[Account, list[Calendar]]:
     """Store a Microsoft account whose fresh secret lists its calendars; on any failure nothing is kept."""
-    mode = AccessMode(mode)
-    # Name problems are found before Microsoft is asked anything.
-    name = accounts.check_new_name(store, user_id, name)
-    infos, secret = microsoft_calendars(config, secret, mode, _zone(store, user_id))
-    with store.atomic():
-        account = accounts.add(store, user_id, "microsoft", name, mode, secret)
-        cals = accounts.save_calendars(store, account.id, infos)
-    return account, cals
+    return link_signed_in(store, user_id, "microsoft", name, mode, secret, partial(microsoft_calendars, config))
 
 
 def _other_person(old: dict, new: dict) -> bool:
@@ -114,10 +103,7 @@ def relink_microsoft(store: Store, config: Config, account: Account, secret: dic
     infos, secret = microsoft_calendars(config, secret, account.mode, _zone(store, account.user_id))
     if _other_person(old, secret):
         raise _refuse(account, old, secret)
-    with store.atomic():
-        accounts.set_secret(store, account.id, secret)
-        accounts.record_success(store, account.id)
-        return accounts.save_calendars(store, account.id, infos)
+    return swap_secret(store, account, secret, infos)
 
 
 def _sentence(text: str) -> str:
