@@ -106,6 +106,14 @@ class SyncEnv:
         """A rule copying `src` into `dst`; returns its id."""
         return rules_repo.add(self.store, self.owner.id, [src.id], dst.id, RuleOptions(style=style, **opts)).id
 
+    def put_dav(self, uid: str, start: datetime, end: datetime, summary: str) -> None:
+        """Write one event (`<uid>.ics`) into the CalDAV calendar src, as a CalDAV client would."""
+        self.radicale.put(self.dav_user, self.dav_urls["src"] + f"{uid}.ics", vcal(uid, start, end, summary))
+
+    def delete_dav(self, uid: str) -> None:
+        """Delete `<uid>.ics` from the CalDAV calendar src."""
+        self.radicale.delete(self.dav_user, self.dav_urls["src"] + f"{uid}.ics")
+
 
 def sync_env(store: Store, cfg: Config, owner: User, radicale: Any, dav_prefix: str) -> SyncEnv:
     """`owner`'s CalDAV account (calendars src and dst, a fresh Radicale user) and the engine."""

@@ -28,8 +28,7 @@ from daemon.store.db import Store
 from daemon.sync.cycle import run_sync
 from daemon.sync.options import RuleOptions
 from tests.e2e.conftest import ADMIN, PASSWORD
-from tests.e2e.oauth_steps import (browser_walk, decline_consent, expect_linked, expect_relinked, log_in,
-                                   needs_relink_row, open_add_form, open_relink, shot)
+from tests.e2e import oauth_steps as steps
 from tests.e2e.oauth_steps import public_fixture  # noqa: F401 - the `public` fixture
 from tests.fakes.google_api import GoogleFake
 from tests.google_helpers import google_config
@@ -76,28 +75,28 @@ def test_link_free_busy_through_consent_then_relink_after_google_refuses_and_a_d
     from playwright.sync_api import expect
 
     admin = users.create(store, ADMIN, PASSWORD, is_admin=True)
-    with browser_walk(browser) as walk:
+    with steps.browser_walk(browser) as walk:
         page = walk.page
-        log_in(page, public)
+        steps.log_in(page, public)
 
         # -- 1. link in free-busy mode: the scopes are on the form before anything is sent
-        open_add_form(page, "Google Calendar", "Add a Google account", MODES)
+        steps.open_add_form(page, "Google Calendar", "Add a Google account", MODES)
         expect(page.get_by_text(f"{G}calendar.events.freebusy", exact=True)).to_be_visible()
         expect(page.get_by_text(f"{public}/accounts/google/callback", exact=True)).to_be_visible()
         page.get_by_label("Account name").fill(NAME)
         page.get_by_label("Free/busy only", exact=True).check()
-        shot(page, "account-google")
+        steps.shot(page, "account-google")
         consents = _consent_count(fake)
         page.get_by_role("button", name="Continue to Google").click()
 
         # through the consent screen (CSP form-action followed the redirect) and back
         expect(page).to_have_url(re.compile(re.escape(f"{public}/accounts/") + r"#account-\d+$"))
         assert _consent_count(fake) == consents + 1, "the browser never reached Google's consent screen"
-        account, card = expect_linked(page, store, admin.id, "google", AccessMode.FREE_BUSY, NAME, ANN)
+        account, card = steps.expect_linked(page, store, admin.id, "google", AccessMode.FREE_BUSY, NAME, ANN)
         rows = card.locator(".calendar-table tbody th")
         expect(rows).to_have_text([ANN, SECOND], ignore_case=False)
         expect(card.get_by_text("Free/busy only")).to_be_visible()
-        shot(page, "account-google-linked")
+        steps.shot(page, "account-google-linked")
         calendar_ids = sorted(c.id for c in accounts.calendars(store, account.id))
 
         # -- 2. a busy rule from ann's calendar: one block copied while Google still answers
@@ -118,16 +117,16 @@ def test_link_free_busy_through_consent_then_relink_after_google_refuses_and_a_d
         assert accounts.get(store, account.id).status == "needs-relink"
         assert len(rules_repo.mappings(store, rule.id)) == 1
 
-        row = needs_relink_row(page, public, account)
+        row = steps.needs_relink_row(page, public, account)
         expect(row.get_by_text("Nothing was deleted", exact=False)).to_be_visible()
-        shot(page, "dashboard-google-relink")
-        open_relink(page, public, row, account, NAME)
+        steps.shot(page, "dashboard-google-relink")
+        steps.open_relink(page, public, row, account, NAME)
         expect(page.get_by_text(f"{G}calendar.events.freebusy", exact=True)).to_be_visible()
-        shot(page, "account-google-relink")
+        steps.shot(page, "account-google-relink")
         consents = _consent_count(fake)
         page.get_by_role("button", name="Continue to Google").click()
 
-        card = expect_relinked(page, public, account, NAME, ANN)
+        card = steps.expect_relinked(page, public, account, NAME, ANN)
         assert _consent_count(fake) == consents + 1, "the re-link never reached Google's consent screen"
         expect(card.get_by_text("Needs re-link")).to_have_count(0)
         again = accounts.get(store, account.id)
@@ -139,11 +138,11 @@ def test_link_free_busy_through_consent_then_relink_after_google_refuses_and_a_d
         # -- 4. a declined consent: back on the form, told plainly, nothing linked
         fake.deny_next = True
         consents = _consent_count(fake)
-        decline_consent(page, public, "google", "Continue to Google",
+        steps.decline_consent(page, public, "google", "Continue to Google",
                         "You declined access on Google's consent screen, so nothing was linked.")
         assert _consent_count(fake) == consents + 1
         assert [a.name for a in accounts.all_accounts(store, admin.id)] == [NAME, "Home"]
-        shot(page, "account-google-declined")
+        steps.shot(page, "account-google-declined")
         assert walk.problems == []
 
 

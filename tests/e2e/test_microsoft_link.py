@@ -29,12 +29,8 @@ from daemon.models import AccessMode
 from daemon.store import accounts, users
 from daemon.store.db import Store
 from tests.e2e.conftest import ADMIN, PASSWORD
-from tests.e2e.oauth_steps import (browser_walk, decline_consent, expect_linked, expect_relinked, log_in,
-                                   needs_relink_row, open_add_form, open_relink, shot)
+from tests.e2e import oauth_steps as steps
 from tests.e2e.oauth_steps import public_fixture  # noqa: F401 - the `public` fixture
-from tests.fakes.graph_api import graph_fake  # noqa: F401  (until tests/conftest.py imports it)
-from tests.fakes.ms_directory import ms_directory  # noqa: F401
-from tests.fakes.ms_login import ms_login  # noqa: F401
 from tests.ms_helpers import microsoft_config
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +48,7 @@ MODES = {
 
 
 @pytest.fixture
-def people(graph_fake, ms_login) -> Iterator[object]:  # noqa: F811
+def people(graph_fake, ms_login) -> Iterator[object]:
     graph_fake.directory.add_user(ANN)
     graph_fake.mailbox(ANN)
     graph_fake.add_calendar(ANN, SECOND)
@@ -61,12 +57,12 @@ def people(graph_fake, ms_login) -> Iterator[object]:  # noqa: F811
 
 
 @pytest.fixture
-def config(config: Config, graph_fake, ms_login) -> Config:  # noqa: F811
+def config(config: Config, graph_fake, ms_login) -> Config:
     """The app's config with [microsoft] pointed at the fakes."""
     return microsoft_config(graph_fake, ms_login, config)
 
 
-def _route_to_fake(context, ms_login) -> list[str]:  # noqa: F811
+def _route_to_fake(context, ms_login) -> list[str]:
     """Send the browser's requests for Microsoft's host to the fake; returns the paths it opened."""
     opened: list[str] = []
 
@@ -82,32 +78,32 @@ def _route_to_fake(context, ms_login) -> list[str]:  # noqa: F811
 
 
 def test_link_free_busy_through_microsoft_then_relink_after_a_password_change_and_a_declined_consent(
-        public: str, browser, people, ms_login, store: Store, config: Config) -> None:  # noqa: F811
+        public: str, browser, people, ms_login, store: Store, config: Config) -> None:
     from playwright.sync_api import expect
 
     admin = users.create(store, ADMIN, PASSWORD, is_admin=True)
-    with browser_walk(browser) as walk:
+    with steps.browser_walk(browser) as walk:
         page = walk.page
         # routes apply to every page of the context, so the one already open goes through them too
         opened = _route_to_fake(walk.context, ms_login)
-        log_in(page, public)
+        steps.log_in(page, public)
 
         # -- 1. link in free-busy mode: the permissions are on the form before anything is sent
-        open_add_form(page, re.compile("^Microsoft 365 or Outlook.com"), "Add a Microsoft account", MODES)
+        steps.open_add_form(page, re.compile("^Microsoft 365 or Outlook.com"), "Add a Microsoft account", MODES)
         expect(page.get_by_text("start, end and show-as", exact=False)).to_be_visible()
         expect(page.get_by_text(f"{public}/accounts/microsoft/callback", exact=True)).to_be_visible()
         page.get_by_label("Account name").fill(NAME)
         page.get_by_label("Free/busy only", exact=True).check()
-        shot(page, "account-microsoft")
+        steps.shot(page, "account-microsoft")
         page.get_by_role("button", name="Continue to Microsoft").click()
 
         # through Microsoft's sign-in page (CSP form-action followed the redirect) and back
         expect(page).to_have_url(re.compile(re.escape(f"{public}/accounts/") + r"#account-\d+$"))
         assert opened == ["/common/oauth2/v2.0/authorize"], "the browser never reached Microsoft's sign-in page"
-        account, card = expect_linked(page, store, admin.id, "microsoft", AccessMode.FREE_BUSY, NAME, ANN)
+        account, card = steps.expect_linked(page, store, admin.id, "microsoft", AccessMode.FREE_BUSY, NAME, ANN)
         expect(card.locator(".calendar-table tbody th")).to_have_text(["Calendar", SECOND])
         expect(card.get_by_text("Free/busy only")).to_be_visible()
-        shot(page, "account-microsoft-linked")
+        steps.shot(page, "account-microsoft-linked")
         calendar_ids = sorted(c.id for c in accounts.calendars(store, account.id))
 
         # -- 2. a password change: Microsoft refuses homecal's sign-in, nothing is deleted
@@ -116,22 +112,22 @@ def test_link_free_busy_through_microsoft_then_relink_after_a_password_change_an
             linking.refresh(store, config, account)
         assert accounts.get(store, account.id).status == "needs-relink"
 
-        row = needs_relink_row(page, public, account)
-        open_relink(page, public, row, account, NAME)
+        row = steps.needs_relink_row(page, public, account)
+        steps.open_relink(page, public, row, account, NAME)
         expect(page.get_by_text("Calendars.ReadBasic", exact=True)).to_be_visible()
-        shot(page, "account-microsoft-relink")
+        steps.shot(page, "account-microsoft-relink")
         page.get_by_role("button", name="Continue to Microsoft").click()
 
-        expect_relinked(page, public, account, NAME, ANN)
+        steps.expect_relinked(page, public, account, NAME, ANN)
         assert len(opened) == 2
         assert accounts.get(store, account.id).status == "ok"
         assert sorted(c.id for c in accounts.calendars(store, account.id)) == calendar_ids
 
         # -- 3. a declined consent: back on the form, told plainly, nothing linked
         ms_login.deny_next = True
-        decline_consent(page, public, "microsoft", "Continue to Microsoft",
+        steps.decline_consent(page, public, "microsoft", "Continue to Microsoft",
                         "You declined access on Microsoft's sign-in page, so nothing was linked.")
         assert len(opened) == 3
         assert [a.name for a in accounts.all_accounts(store, admin.id)] == [NAME]
-        shot(page, "account-microsoft-declined")
+        steps.shot(page, "account-microsoft-declined")
         assert walk.problems == []

@@ -18,7 +18,7 @@ from daemon.models import Style
 from daemon.store import accounts
 from daemon.store import rules as rules_repo
 from tests.google_helpers import calendar_of, fast_retries, google_config, instances, link_google  # noqa: F401
-from tests.sync_helpers import BERLIN, TODAY, at, dav_instances, google_live, make_owner, run, sync_env, vcal
+from tests.sync_helpers import BERLIN, TODAY, at, dav_instances, google_live, make_owner, run, sync_env
 
 pytestmark = pytest.mark.slow
 
@@ -84,8 +84,8 @@ def test_google_series_arrives_in_caldav_exactly(env):
 
 
 def test_caldav_events_become_marked_busy_blocks_in_google(env):
-    env.radicale.put(env.dav_user, env.dav_urls["src"] + "a.ics", vcal("a", at(2, 9), at(2, 10), "Doctor"))
-    env.radicale.put(env.dav_user, env.dav_urls["src"] + "b.ics", vcal("b", at(4, 9), at(4, 10), "Bank"))
+    env.put_dav("a", at(2, 9), at(2, 10), "Doctor")
+    env.put_dav("b", at(4, 9), at(4, 10), "Bank")
     env.rule(env.dav_cal["src"], env.g_cal["B"], Style.BUSY)
     env.fake.reset_counts()
     (report,) = run(env)
@@ -99,8 +99,8 @@ def test_caldav_events_become_marked_busy_blocks_in_google(env):
     assert writes and all(r.query.get("sendUpdates") == "none" for r in writes)
 
     # a moved source moves its block; a deleted one deletes it
-    env.radicale.put(env.dav_user, env.dav_urls["src"] + "a.ics", vcal("a", at(2, 13), at(2, 14), "Doctor"))
-    env.radicale.delete(env.dav_user, env.dav_urls["src"] + "b.ics")
+    env.put_dav("a", at(2, 13), at(2, 14), "Doctor")
+    env.delete_dav("b")
     (report,) = run(env)
     assert (report.updated, report.deleted) == (1, 1), report.counts()
     (block,) = live(env, "B")
@@ -213,8 +213,7 @@ def test_sync_converges_without_duplicates_under_ten_percent_faults(env):
     for i in range(60):
         env.fake.put_event(env.g_remote["A"], {"summary": f"e{i}", "start": gtime(at(1 + i % 30, 8 + i % 10)),
                                                "end": gtime(at(1 + i % 30, 9 + i % 10))})
-        env.radicale.put(env.dav_user, env.dav_urls["src"] + f"d{i}.ics",
-                         vcal(f"d{i}", at(1 + i % 30, 18), at(1 + i % 30, 19), f"dav {i}"))
+        env.put_dav(f"d{i}", at(1 + i % 30, 18), at(1 + i % 30, 19), f"dav {i}")
     env.rule(env.g_cal["A"], env.g_cal["B"])
     env.rule(env.dav_cal["src"], env.g_cal["B"], Style.BUSY)
     env.rule(env.g_cal["A"], env.dav_cal["dst"], Style.BUSY)

@@ -24,7 +24,7 @@ from daemon.store import accounts, users
 from daemon.store import rules as rules_repo
 from tests.google_helpers import calendar_of, fast_retries, google_config, link_google  # noqa: F401
 from tests.graph_helpers import fast_graph_retries, graph_config, link_microsoft  # noqa: F401
-from tests.sync_helpers import BERLIN, TODAY, at, dav_instances, google_live, make_owner, run, sync_env, vcal
+from tests.sync_helpers import BERLIN, TODAY, at, dav_instances, google_live, make_owner, run, sync_env
 
 pytestmark = pytest.mark.slow
 
@@ -110,8 +110,8 @@ def test_outlook_series_arrives_in_google_exactly(env):
 
 
 def test_caldav_events_become_marked_busy_blocks_in_outlook(env):
-    env.radicale.put(env.dav_user, env.dav_urls["src"] + "a.ics", vcal("a", at(2, 9), at(2, 10), "Doctor"))
-    env.radicale.put(env.dav_user, env.dav_urls["src"] + "b.ics", vcal("b", at(4, 9), at(4, 10), "Bank"))
+    env.put_dav("a", at(2, 9), at(2, 10), "Doctor")
+    env.put_dav("b", at(4, 9), at(4, 10), "Bank")
     env.rule(env.dav_cal["src"], env.m_cal["B"], Style.BUSY)
     (report,) = run(env)
     assert report.created == 2, report.message
@@ -123,8 +123,8 @@ def test_caldav_events_become_marked_busy_blocks_in_outlook(env):
         assert props[me.KIND_PROP] == "1/busy" and props[me.KEY_PROP] == e["transactionId"][len("homecal-"):]
     assert env.fake.invitations == []
 
-    env.radicale.put(env.dav_user, env.dav_urls["src"] + "a.ics", vcal("a", at(2, 13), at(2, 14), "Doctor"))
-    env.radicale.delete(env.dav_user, env.dav_urls["src"] + "b.ics")
+    env.put_dav("a", at(2, 13), at(2, 14), "Doctor")
+    env.delete_dav("b")
     (report,) = run(env)
     assert (report.updated, report.deleted) == (1, 1), report.counts()
     (block,) = live(env, "B")
@@ -213,8 +213,7 @@ def test_clone_deleted_by_hand_is_not_resurrected_until_its_source_changes(env):
 
 def test_big_first_sync_goes_out_in_json_batches(env):
     for i in range(90):
-        env.radicale.put(env.dav_user, env.dav_urls["src"] + f"e{i}.ics",
-                         vcal(f"e{i}", at(1 + i % 60, 6 + i % 12), at(1 + i % 60, 7 + i % 12), f"e{i}"))
+        env.put_dav(f"e{i}", at(1 + i % 60, 6 + i % 12), at(1 + i % 60, 7 + i % 12), f"e{i}")
     env.rule(env.dav_cal["src"], env.m_cal["B"], Style.BUSY)
     env.fake.requests.clear()
     (report,) = run(env)
@@ -267,8 +266,7 @@ def test_a_refreshed_sign_in_is_kept_sealed(env):
 def test_sync_converges_without_duplicates_under_ten_percent_faults(env):
     for i in range(40):
         add(env, "A", f"e{i}", at(1 + i % 30, 8 + i % 10), at(1 + i % 30, 9 + i % 10))
-        env.radicale.put(env.dav_user, env.dav_urls["src"] + f"d{i}.ics",
-                         vcal(f"d{i}", at(1 + i % 30, 18), at(1 + i % 30, 19), f"dav {i}"))
+        env.put_dav(f"d{i}", at(1 + i % 30, 18), at(1 + i % 30, 19), f"dav {i}")
     env.rule(env.m_cal["A"], env.m_cal["B"])
     env.rule(env.dav_cal["src"], env.m_cal["B"], Style.BUSY)
     env.rule(env.m_cal["A"], env.g_cal, Style.BUSY)
