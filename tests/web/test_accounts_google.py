@@ -8,14 +8,11 @@ keeps the account; Settings keeps the Google client with its secret sealed.
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from flask import Flask
-from flask.testing import FlaskClient
 
 from daemon import access
 from daemon.config import Config
@@ -26,10 +23,14 @@ from daemon.store import settings as st
 from daemon.sync.options import RuleOptions
 from tests.fakes.google_api import GoogleFake
 from tests.google_helpers import google_config
+from tests.web.oauth_helpers import LinkPages, clock_moves_on, mode_radios, query, text
 from webui import create_app
 
 G = "https://www.googleapis.com/auth/"
 ANN = "ann@example.com"
+
+PAGES = LinkPages("google")
+start_link, back_at_homecal = PAGES.start, PAGES.back_at_homecal
 
 
 @pytest.fixture(autouse=True)
@@ -73,43 +74,11 @@ def logged_in(admin, auth) -> users.User:
     return admin
 
 
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def start_link(client: FlaskClient, auth, **form: str):
-    token = auth.csrf_token("/accounts/google/new")
-    return client.post("/accounts/google/new", data={"csrf_token": token, "name": "Work", "mode": "read-write",
-                                                     "email": "", **form})
-
-
 def consent(location: str) -> str:
     """What the browser does at Google: open the consent URL, get sent back. Returns where to."""
     answer = requests.get(location, allow_redirects=False, timeout=10)
     assert answer.status_code in (302, 303), answer.text[:300]
     return answer.headers["Location"]
-
-
-def back_at_homecal(client: FlaskClient, redirect_to: str):
-    """Follow Google's redirect to homecal's callback (the test client only takes the path)."""
-    parts = urlsplit(redirect_to)
-    assert parts.path == "/accounts/google/callback"
-    return client.get(f"{parts.path}?{parts.query}")
-
-
-class _Radios(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: list[str] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        a = dict(attrs)
-        if tag == "input" and a.get("name") == "mode":
-            self.values.append(a.get("value") or "")
 
 
 # ------------------------------------------------------------------------------ the form
@@ -118,9 +87,7 @@ class _Radios(HTMLParser):
 def test_the_form_shows_every_mode_with_what_it_sees_does_and_its_exact_scopes(client, logged_in) -> None:
     response = client.get("/accounts/google/new")
     page = text(response)
-    radios = _Radios()
-    radios.feed(page)
-    assert radios.values == ["read-write", "free-busy", "no-access"]
+    assert mode_radios(page) == ["read-write", "free-busy", "no-access"]
     for mode in (AccessMode.READ_WRITE, AccessMode.FREE_BUSY):
         for scope in access.scopes("google", mode):
             assert f"<code>{scope}</code>" in page, scope
@@ -250,6 +217,17 @@ def test_an_unticked_box_stores_nothing_and_names_what_is_missing(client, auth, 
     page = text(client.get(response.headers["Location"]))
     assert "Google granted only" in page and "View and edit events on all your calendars" in page
     assert accounts.all_accounts(store) == []
+
+
+def test_an_answer_more_than_10_minutes_late_is_refused(client, auth, logged_in, store, ann, monkeypatch) -> None:
+    nine_minutes = consent(start_link(client, auth, name="Early").headers["Location"])
+    late = consent(start_link(client, auth, name="Late").headers["Location"])
+    clock_moves_on(monkeypatch, 9 * 60)
+    assert back_at_homecal(client, nine_minutes).status_code == 302
+    clock_moves_on(monkeypatch, 10 * 60 + 1)
+    response = back_at_homecal(client, late)
+    assert response.status_code == 400 and "more than 10 minutes later" in text(response)
+    assert [a.name for a in accounts.all_accounts(store)] == ["Early"]
 
 
 def test_a_forged_or_foreign_state_is_refused(client, auth, logged_in, store, ann, app) -> None:

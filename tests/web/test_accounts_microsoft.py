@@ -12,9 +12,7 @@ behind. Re-link keeps the account for the same person and refuses another one.
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -29,12 +27,16 @@ from tests.fakes.graph_api import graph_fake  # noqa: F401  (until tests/conftes
 from tests.fakes.ms_directory import ms_directory  # noqa: F401
 from tests.fakes.ms_login import ms_login  # noqa: F401
 from tests.ms_helpers import CLIENT_ID, microsoft_config
+from tests.web.oauth_helpers import LinkPages, clock_moves_on, mode_radios, query, text
 from webui import create_app
 
 ANN = "ann@contoso.com"
 BOB = "bob@contoso.com"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 CALLBACK = "http://127.0.0.1:8400/accounts/microsoft/callback"
+
+PAGES = LinkPages("microsoft")
+start_link, back_at_homecal = PAGES.start, PAGES.back_at_homecal
 
 
 @pytest.fixture
@@ -63,20 +65,6 @@ def logged_in(admin, auth) -> users.User:
     return admin
 
 
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def start_link(client: FlaskClient, auth, **form: str):
-    token = auth.csrf_token("/accounts/microsoft/new")
-    return client.post("/accounts/microsoft/new", data={"csrf_token": token, "name": "Work", "mode": "read-write",
-                                                        "email": "", **form})
-
-
 def sign_in(ms_login, location: str) -> str:  # noqa: F811
     """What the browser does at Microsoft: open the sign-in URL, get sent back. Returns where to.
 
@@ -88,13 +76,6 @@ def sign_in(ms_login, location: str) -> str:  # noqa: F811
     return answer.headers["Location"]
 
 
-def back_at_homecal(client: FlaskClient, redirect_to: str):
-    """Follow Microsoft's redirect to homecal's callback (the test client only takes the path)."""
-    parts = urlsplit(redirect_to)
-    assert parts.path == "/accounts/microsoft/callback"
-    return client.get(f"{parts.path}?{parts.query}")
-
-
 def link(client: FlaskClient, auth, ms_login, **form: str):  # noqa: F811
     return back_at_homecal(client, sign_in(ms_login, start_link(client, auth, **form).headers["Location"]))
 
@@ -103,17 +84,6 @@ def raw_database(config: Config) -> bytes:
     """Every byte of the SQLite file and its write-ahead log, as someone who copies them reads them."""
     db = Path(config.storage.db_path)
     return b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal")) if p.exists())
-
-
-class _Radios(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: list[str] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        a = dict(attrs)
-        if tag == "input" and a.get("name") == "mode":
-            self.values.append(a.get("value") or "")
 
 
 # ------------------------------------------------------------------------------ the form
@@ -128,9 +98,7 @@ def test_the_pages_need_a_login(client, admin, ann) -> None:
 def test_the_form_shows_each_modes_exact_permissions_and_what_is_stored(client, logged_in) -> None:
     response = client.get("/accounts/microsoft/new")
     page = text(response)
-    radios = _Radios()
-    radios.feed(page)
-    assert radios.values == ["read-write", "free-busy", "no-access"]
+    assert mode_radios(page) == ["read-write", "free-busy", "no-access"]
     blocks = page.split('class="choice"')[1:]
     assert "<code>Calendars.ReadWrite</code>" in blocks[0] and "<code>User.Read</code>" in blocks[0]
     assert "Calendars.ReadBasic" not in blocks[0]
@@ -229,6 +197,15 @@ def test_the_same_answer_cannot_be_used_twice(client, auth, logged_in, store, an
     again = back_at_homecal(client, back)
     assert again.status_code == 400 and "Start linking again" in text(again)
     assert len(accounts.all_accounts(store)) == 1
+
+
+def test_an_answer_more_than_10_minutes_late_is_refused(client, auth, logged_in, store, ann, ms_login,  # noqa: F811
+                                                       monkeypatch) -> None:
+    back = sign_in(ms_login, start_link(client, auth).headers["Location"])
+    clock_moves_on(monkeypatch, 10 * 60 + 1)
+    response = back_at_homecal(client, back)
+    assert response.status_code == 400 and "more than 10 minutes later" in text(response)
+    assert accounts.all_accounts(store) == [] and ms_login.token_requests() == []
 
 
 def test_another_users_answer_is_refused(client, auth, logged_in, store, ann, ms_login, app, make_auth) -> None:  # noqa: F811
