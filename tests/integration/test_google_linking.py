@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +25,10 @@ from daemon.models import AccessMode
 from daemon.providers import make_provider
 from daemon.store import accounts, open_store, users
 from daemon.store.db import Store
-from tests.conftest import clean_env, free_port
+from tests.conftest import free_port
 from tests.fakes.google_api import GoogleFake
 from tests.google_helpers import google_config
+from tests.linking_helpers import homecal_process, initialised_config
 
 ANN = "ann@example.com"
 G = "https://www.googleapis.com/auth/"
@@ -55,14 +55,10 @@ def cfg(tmp_path: Path, data_dir: Path, fake: GoogleFake) -> str:
     """A config file pointing at the fake, and a store with an admin, as `homecal init` leaves it."""
     secret_file = tmp_path / "google-secret"
     secret_file.write_text(fake.client_secret + "\n")
-    path = tmp_path / "config.toml"
-    path.write_text(f'[storage]\ndata_dir = "{data_dir}"\n'
-                    f'[google]\nclient_id = "{fake.client_id}"\nclient_secret_file = "{secret_file}"\n'
-                    f'api_endpoint = "{fake.url}"\nauth_uri = "{fake.auth_uri}"\ntoken_uri = "{fake.token_uri}"\n')
-    pw = tmp_path / "pw"
-    pw.write_text("correct horse battery\n")
-    assert main(["--config", str(path), "init", "--admin-user", "admin", "--admin-password-file", str(pw)]) == 0
-    return str(path)
+    return initialised_config(tmp_path, data_dir,
+                              f'[google]\nclient_id = "{fake.client_id}"\nclient_secret_file = "{secret_file}"\n'
+                              f'api_endpoint = "{fake.url}"\nauth_uri = "{fake.auth_uri}"\n'
+                              f'token_uri = "{fake.token_uri}"\n')
 
 
 def _open(cfg: str) -> tuple[Config, Store]:
@@ -77,22 +73,9 @@ def browser_at_google(url: str) -> str:
     return answer.headers["Location"]
 
 
-@contextlib.contextmanager
-def headless(cfg: str, *args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+def headless(cfg: str, *args: str) -> contextlib.AbstractContextManager[tuple[subprocess.Popen, str]]:
     """`homecal ARGS` as its own process, read up to "Waiting for Google..."; killed if still running."""
-    proc = subprocess.Popen([sys.executable, "-m", "daemon", "--config", cfg, *args],
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        printed = ""
-        while "Waiting for Google" not in printed:
-            line = proc.stdout.readline()
-            assert line, f"homecal exited early: {proc.stderr.read()}"
-            printed += line
-        yield proc, printed
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    return homecal_process(cfg, list(args), "Waiting for Google")
 
 
 # ------------------------------------------------------------------------------ headless CLI

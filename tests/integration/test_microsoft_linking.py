@@ -11,8 +11,6 @@ import contextlib
 import io
 import re
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +26,10 @@ from daemon.models import AccessMode
 from daemon.providers import make_provider
 from daemon.store import accounts, open_store, users
 from daemon.store.db import Store
-from tests.conftest import clean_env
 from tests.fakes.graph_api import graph_fake  # noqa: F401  (until tests/conftest.py imports it)
 from tests.fakes.ms_directory import ms_directory  # noqa: F401
 from tests.fakes.ms_login import ms_login  # noqa: F401
+from tests.linking_helpers import homecal_process, initialised_config
 from tests.ms_helpers import AUTHORITY, CLIENT_ID, microsoft_config, ms_secret
 
 ANN = "ann@contoso.com"
@@ -203,14 +201,9 @@ def test_what_cannot_be_relinked_through_microsoft(store, mconfig, owner, ann, m
 @pytest.fixture
 def cfg(tmp_path: Path, data_dir: Path, graph_fake, ms_login) -> str:  # noqa: F811
     """A config file pointing at the fakes, and a store with an admin, as `homecal init` leaves it."""
-    path = tmp_path / "config.toml"
-    path.write_text(f'[storage]\ndata_dir = "{data_dir}"\n'
-                    f'[microsoft]\nclient_id = "{CLIENT_ID}"\nauthority = "{AUTHORITY}"\n'
-                    f'login_endpoint = "{ms_login.endpoint}"\ngraph_endpoint = "{graph_fake.endpoint}"\n')
-    pw = tmp_path / "pw"
-    pw.write_text("correct horse battery\n")
-    assert main(["--config", str(path), "init", "--admin-user", "admin", "--admin-password-file", str(pw)]) == 0
-    return str(path)
+    return initialised_config(tmp_path, data_dir,
+                              f'[microsoft]\nclient_id = "{CLIENT_ID}"\nauthority = "{AUTHORITY}"\n'
+                              f'login_endpoint = "{ms_login.endpoint}"\ngraph_endpoint = "{graph_fake.endpoint}"\n')
 
 
 class _Terminal(io.StringIO):
@@ -321,21 +314,10 @@ def test_no_access_from_the_command_line_asks_nothing(cfg, ann, ms_login, capsys
 
 
 def test_ctrl_c_while_waiting_leaves_nothing_behind(cfg, ann, ms_login) -> None:  # noqa: F811
-    proc = subprocess.Popen([sys.executable, "-m", "daemon", "--config", cfg, "account", "add", "microsoft",
-                             "--name", "work"], env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        printed = ""
-        while "Waiting for Microsoft" not in printed:
-            line = proc.stdout.readline()
-            assert line, f"homecal exited early: {proc.stderr.read()}"
-            printed += line
+    args = ["account", "add", "microsoft", "--name", "work"]
+    with homecal_process(cfg, args, "Waiting for Microsoft") as (proc, printed):
         assert CODE_LINE.search(printed)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert _stored(cfg) == []
