@@ -26,8 +26,6 @@ Usage (from the repository root, with the test extras installed):
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -39,6 +37,7 @@ if str(REPO) not in sys.path:  # run as a script: make `benchmarks`, `daemon` an
     sys.path.insert(0, str(REPO))
 
 from benchmarks import machine_info  # noqa: E402
+from benchmarks.batching import batching, compare  # noqa: E402
 from daemon.config import Config, with_overrides  # noqa: E402
 from daemon.models import Style  # noqa: E402
 from daemon.providers import make_provider  # noqa: E402
@@ -75,14 +74,10 @@ def run_once(events: int, *, batched: bool) -> dict:
                        RuleOptions(style=Style.CLONE))
         engine = SyncEngine(store, config, lambda acc, tz: make_provider(store, config, acc, tz))
         fake.reset_counts()
-        saved = GoogleProvider.batch_size
-        GoogleProvider.batch_size = saved if batched else 1
-        try:
+        with batching(GoogleProvider, batched):
             t0 = time.perf_counter()
             (report,) = engine.run()
             elapsed = time.perf_counter() - t0
-        finally:
-            GoogleProvider.batch_size = saved
         api = [r for r in fake.requests if not r.batch_member and r.path not in ("/token", "/revoke")]
         writes = [r for r in api if r.method != "GET"]
         created = len([e for e in fake.events(dst) if e.get("status") != "cancelled"])
@@ -96,24 +91,19 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--write", type=Path, help="update this markdown file's section")
     args = parser.parse_args()
-    batched = run_once(args.events, batched=True)
-    single = run_once(args.events, batched=False)
+    batched, single, cut_total, cut_writes = compare(run_once, args.events)
     for name, r in (("batched", batched), ("one per event", single)):
         print(f"{name:>14}: {r['status']}, {r['created']} created ({r['in_target']} in the target), "
               f"{r['http']} HTTP requests ({r['writes']} carrying writes), {r['calls']} API calls, "
               f"{r['seconds']:.1f} s")
-    cut_total = single["http"] / batched["http"]
-    cut_writes = single["writes"] / batched["writes"]
     print(f"batching cuts HTTP requests {cut_total:.1f}x overall and {cut_writes:.1f}x for the writes")
     if args.write:
-        info = {"nproc": os.cpu_count(), "cpu": machine_info.cpu_model(), "python": platform.python_version(),
-                "commit": machine_info.commit()}
         section = "\n".join([
             BEGIN_MARK,
             "## First sync of 5,000 events into Google: requests with and without batching",
             "",
             f"Command: `python benchmarks/google_initial_sync.py --events {args.events} --write docs/benchmarks.md`",
-            f"(commit {info['commit']}, {info['nproc']} x {info['cpu']}, Python {info['python']}). The engine, "
+            f"({machine_info.provenance()}). The engine, "
             "store and Google",
             "provider run for real; Google is the fake on loopback (tests/fakes/google_api.py), reached through",
             "google-api-python-client with only the endpoint changed. One clone rule copies a Google calendar",

@@ -51,3 +51,10 @@ def write_section(path: Path, begin: str, end: str, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def provenance() -> str:
+    """"commit abc1234, 2 x <CPU>, Python 3.11.7": where a measurement was made."""
+    import os
+
+    return f"commit {commit()}, {os.cpu_count()} x {cpu_model()}, Python {platform.python_version()}"

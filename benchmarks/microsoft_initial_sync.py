@@ -19,8 +19,6 @@ Usage (from the repository root, with the test extras installed):
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ if str(REPO) not in sys.path:  # run as a script: make `benchmarks`, `daemon` an
     sys.path.insert(0, str(REPO))
 
 from benchmarks import machine_info  # noqa: E402
+from benchmarks.batching import batching, compare  # noqa: E402
 from daemon.config import Config, with_overrides  # noqa: E402
 from daemon.models import Style  # noqa: E402
 from daemon.providers import make_provider  # noqa: E402
@@ -71,14 +70,10 @@ def run_once(events: int, *, batched: bool) -> dict:
                        RuleOptions(style=Style.BUSY))
         engine = SyncEngine(store, config, lambda acc, tz: make_provider(store, config, acc, tz))
         fake.requests.clear()
-        saved = MicrosoftProvider.batch_size
-        MicrosoftProvider.batch_size = saved if batched else 1
-        try:
+        with batching(MicrosoftProvider, batched):
             t0 = time.perf_counter()
             (report,) = engine.run()
             elapsed = time.perf_counter() - t0
-        finally:
-            MicrosoftProvider.batch_size = saved
         outer = [r for r in fake.requests if not r.in_batch]
         writes = [r for r in outer if r.method != "GET"]
         members = [r for r in fake.requests if r.in_batch]
@@ -94,25 +89,20 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--write", type=Path, help="update this markdown file's section")
     args = parser.parse_args()
-    batched = run_once(args.events, batched=True)
-    single = run_once(args.events, batched=False)
+    batched, single, cut_total, cut_writes = compare(run_once, args.events)
     for name, r in (("batched", batched), ("one per event", single)):
         print(f"{name:>14}: {r['status']}, {r['created']} created ({r['in_target']} in the target), "
               f"{r['http']} HTTP requests ({r['writes']} carrying writes, {r['members']} inside batches), "
               f"peak {r['peak']} in flight, {r['seconds']:.1f} s")
-    cut_total = single["http"] / batched["http"]
-    cut_writes = single["writes"] / batched["writes"]
     print(f"batching cuts HTTP requests {cut_total:.1f}x overall and {cut_writes:.1f}x for the writes")
     if args.write:
-        info = {"nproc": os.cpu_count(), "cpu": machine_info.cpu_model(), "python": platform.python_version(),
-                "commit": machine_info.commit()}
         section = "\n".join([
             BEGIN_MARK,
             "## First sync of 5,000 events into Outlook: requests with and without JSON batching",
             "",
             f"Command: `python benchmarks/microsoft_initial_sync.py --events {args.events} --write "
             "docs/benchmarks.md`",
-            f"(commit {info['commit']}, {info['nproc']} x {info['cpu']}, Python {info['python']}). The engine, "
+            f"({machine_info.provenance()}). The engine, "
             "store and Microsoft",
             "provider run for real (msal for the sign-in, `requests` for Graph); Graph and the sign-in service are",
             "the fakes on loopback (tests/fakes/graph_api.py, ms_login.py), with only the endpoints changed. One",
