@@ -29,20 +29,18 @@ def make_provider(store: Store, config: Config, account: Account, tz: tzinfo) ->
         from daemon.providers.local import LocalProvider
 
         return LocalProvider(store=store, account_id=account.id, name=account.name, mode=account.mode, tz=tz)
+
+    def keep(updates: dict) -> None:
+        # The sign-in library refreshed (Google) or rotated (Microsoft's msal cache) the
+        # tokens: keep them sealed, so the next cycle need not (and, for Microsoft, can).
+        accounts_repo.set_secret(store, account.id, accounts_repo.secret(store, account.id) | updates)
+
     if account.kind == "google":
         from daemon.providers.google import google_provider
 
-        def save_token(updates: dict) -> None:
-            # The library refreshed the access token: keep it, so the next cycle need not.
-            accounts_repo.set_secret(store, account.id, accounts_repo.secret(store, account.id) | updates)
-
-        return google_provider(config, secret, account.mode, tz, on_token=save_token)
+        return google_provider(config, secret, account.mode, tz, on_token=keep)
     if account.kind == "microsoft":
         from daemon.providers.microsoft import microsoft_provider
 
-        def save_cache(updates: dict) -> None:
-            # msal's token cache changed (a refresh rotated the tokens): keep it, sealed
-            accounts_repo.set_secret(store, account.id, accounts_repo.secret(store, account.id) | updates)
-
-        return microsoft_provider(config, secret, account.mode, tz, on_token=save_cache)
+        return microsoft_provider(config, secret, account.mode, tz, on_token=keep)
     raise UsageError(f"{account.kind} accounts are not supported by this version of homecal yet")
