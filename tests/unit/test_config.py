@@ -141,3 +141,22 @@ def test_systemd_configuration_directory_is_the_default_config_location(monkeypa
     write(tmp_path / "etc" / "config.toml", "[server]\nport = 9999\n")
     monkeypatch.setenv("CONFIGURATION_DIRECTORY", str(tmp_path / "etc"))
     assert load_config(None).server.port == 9999
+
+
+def test_microsoft_keys_name_the_file_and_key_and_say_what_is_wanted(tmp_path):
+    bad = write(tmp_path / "ms.toml", """
+[microsoft]
+authority = "http://login.microsoftonline.com/common"
+graph_endpoint = "graph.microsoft.com"
+requests_in_flight = 9
+""")
+    with pytest.raises(ConfigError) as exc:
+        load_config(str(bad))
+    text = str(exc.value)
+    assert len(exc.value.problems) == 3
+    assert f"{bad}: [microsoft] authority: must be an https:// URL" in text  # msal refuses any other
+    assert f"{bad}: [microsoft] graph_endpoint: must be an http:// or https:// URL" in text
+    assert f"{bad}: [microsoft] requests_in_flight: must be between 1 and 4" in text
+    good = load_config(str(write(tmp_path / "ok.toml", '[microsoft]\nauthority = '
+                                 '"https://login.microsoftonline.us/contoso.onmicrosoft.com"\nrequests_in_flight = 2\n')))
+    assert good.microsoft.requests_in_flight == 2 and good.microsoft.login_endpoint == ""
